@@ -1,0 +1,307 @@
+import { z } from "zod";
+import { exportProfileSchema, type ExportFormat } from "./profiles.js";
+import { QueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
+
+export type Cloud = "global" | "usgov";
+
+export interface ExportProfile {
+  readonly name: string;
+  readonly query: ValidatedQuery;
+  readonly formats: readonly ExportFormat[];
+  readonly schedule: boolean;
+}
+
+export type StorageTarget =
+  | { readonly kind: "connectionString"; readonly connectionString: string }
+  | { readonly kind: "accountUrl"; readonly blobUrl: string; readonly queueUrl: string };
+
+export type AppCredentialSetting =
+  | { readonly kind: "managed-identity"; readonly managedIdentityClientId?: string }
+  | { readonly kind: "secret"; readonly secretName: string }
+  | { readonly kind: "certificate"; readonly certificateName: string };
+
+/** Typed product settings, read once from app settings / environment variables. */
+export interface Settings {
+  readonly cloud: Cloud;
+  readonly partnerCenterBaseUrl: string;
+  readonly authorityHost?: string;
+  readonly tenantId?: string;
+  readonly clientId?: string;
+  readonly appCredential: AppCredentialSetting;
+  readonly keyVaultUrl?: string;
+  readonly tokenCacheSecretName: string;
+  readonly storage: StorageTarget;
+  readonly exportContainer: string;
+  readonly profiles: readonly ExportProfile[];
+  readonly schedule: string;
+  readonly pageSize: number;
+  readonly prefetchPages: number;
+  readonly csvFormulaGuard: boolean;
+  readonly csvBom: boolean;
+  readonly deadlineSeconds: number;
+  readonly onCountMismatch: "fail" | "warn";
+  readonly localMode: boolean;
+  readonly localCaCertFile?: string;
+  readonly logLevel: "error" | "warn" | "info" | "debug";
+}
+
+export class SettingsError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "SettingsError";
+    this.problems = problems;
+  }
+}
+
+export const DEFAULT_PARTNER_CENTER_BASE_URL = "https://api.partnercenter.microsoft.com";
+export const DEFAULT_SCHEDULE = "0 0 2 * * *";
+export const MAX_PAGE_SIZE = 10_000;
+
+const bool = (name: string) =>
+  z
+    .enum(["true", "false", "1", "0"], { error: () => `${name} must be true or false` })
+    .transform((v) => v === "true" || v === "1");
+
+const intIn = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
+
+const httpsUrl = (name: string) =>
+  z.url({ error: () => `${name} must be an absolute URL` }).refine((u) => !/[?#]/.test(u), `${name} must not carry a query or fragment`);
+
+/** Six-field NCRONTAB (with seconds), as Azure Functions timers use. */
+const ncrontab = z
+  .string()
+  .refine(
+    (v) => v.trim().split(/\s+/).length === 6 && /^[\d*/,\- A-Za-z]+$/.test(v),
+    "EXPORT_SCHEDULE must be a six-field NCRONTAB expression such as '0 0 2 * * *' (sec min hour day month weekday)",
+  );
+
+const envSchema = z.object({
+  PARTNER_CENTER_CLOUD: z
+    .string()
+    .default("global")
+    .superRefine((v, ctx) => {
+      if (v === "china")
+        ctx.addIssue({
+          code: "custom",
+          message:
+            "PARTNER_CENTER_CLOUD=china: Partner Center referrals analytics is not offered in the China (21Vianet) cloud",
+        });
+      else if (v !== "global" && v !== "usgov")
+        ctx.addIssue({ code: "custom", message: `PARTNER_CENTER_CLOUD must be global or usgov, not '${v}'` });
+    })
+    .transform((v) => v as Cloud),
+  PARTNER_CENTER_BASE_URL: httpsUrl("PARTNER_CENTER_BASE_URL").optional(),
+  PARTNER_CENTER_AUTHORITY_HOST: httpsUrl("PARTNER_CENTER_AUTHORITY_HOST").optional(),
+  AZURE_TENANT_ID: z.string().min(1).optional(),
+  PARTNER_CENTER_CLIENT_ID: z.string().min(1).optional(),
+  PARTNER_CENTER_CREDENTIAL: z
+    .enum(["managed-identity", "secret", "certificate"], {
+      error: () => "PARTNER_CENTER_CREDENTIAL must be managed-identity, secret or certificate",
+    })
+    .default("managed-identity"),
+  PARTNER_CENTER_CLIENT_SECRET_NAME: z.string().default("partner-center-client-secret"),
+  PARTNER_CENTER_CERTIFICATE_NAME: z.string().default("partner-center-client-certificate"),
+  AZURE_CLIENT_ID: z.string().min(1).optional(),
+  KEY_VAULT_URL: httpsUrl("KEY_VAULT_URL").optional(),
+  TOKEN_CACHE_SECRET_NAME: z
+    .string()
+    .regex(/^[0-9a-zA-Z-]{1,127}$/, "TOKEN_CACHE_SECRET_NAME must be 1-127 characters of 0-9, a-z, A-Z and '-'")
+    .default("partner-center-token-cache"),
+  EXPORT_STORAGE_ACCOUNT_URL: httpsUrl("EXPORT_STORAGE_ACCOUNT_URL").optional(),
+  EXPORT_STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
+  EXPORT_CONTAINER: z
+    .string()
+    .regex(
+      /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+      "EXPORT_CONTAINER must be a valid container name (3-63 of a-z, 0-9, '-')",
+    )
+    .default("referrals"),
+  EXPORT_PROFILES: z.string().default('[{"name":"all-referrals"}]'),
+  EXPORT_SCHEDULE: ncrontab.default(DEFAULT_SCHEDULE),
+  EXPORT_PAGE_SIZE: intIn("EXPORT_PAGE_SIZE", 1, MAX_PAGE_SIZE).default(MAX_PAGE_SIZE),
+  EXPORT_PREFETCH_PAGES: intIn("EXPORT_PREFETCH_PAGES", 1, 16).default(4),
+  EXPORT_CSV_FORMULA_GUARD: bool("EXPORT_CSV_FORMULA_GUARD").default(true),
+  EXPORT_CSV_BOM: bool("EXPORT_CSV_BOM").default(false),
+  EXPORT_DEADLINE_SECONDS: intIn("EXPORT_DEADLINE_SECONDS", 10, 86_400).default(1_800),
+  EXPORT_ON_COUNT_MISMATCH: z
+    .enum(["fail", "warn"], { error: () => "EXPORT_ON_COUNT_MISMATCH must be fail or warn" })
+    .default("fail"),
+  LOCAL_MODE: bool("LOCAL_MODE").default(false),
+  LOCAL_CA_CERT_FILE: z.string().min(1).optional(),
+  LOG_LEVEL: z
+    .enum(["error", "warn", "info", "debug"], { error: () => "LOG_LEVEL must be error, warn, info or debug" })
+    .default("info"),
+});
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const KNOWN = Object.keys(envSchema.shape);
+
+/**
+ * Reads and validates every setting at once; throws SettingsError naming every bad
+ * setting so a misconfigured app fails at start-up with one actionable message.
+ */
+export function loadSettings(env: Env = process.env): Settings {
+  // Empty app settings mean "not set", as the portal leaves them.
+  const raw = Object.fromEntries(KNOWN.map((k) => [k, env[k] === "" ? undefined : env[k]]));
+  const parsed = envSchema.safeParse(raw);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? "");
+      problems.push(issue.message.startsWith(key) ? issue.message : `${key}: ${issue.message}`);
+    }
+    throw new SettingsError(problems);
+  }
+  const e = parsed.data;
+  const localMode = e.LOCAL_MODE;
+
+  const baseUrl = e.PARTNER_CENTER_BASE_URL ?? DEFAULT_PARTNER_CENTER_BASE_URL;
+  for (const [name, value] of [
+    ["PARTNER_CENTER_BASE_URL", baseUrl],
+    ["PARTNER_CENTER_AUTHORITY_HOST", e.PARTNER_CENTER_AUTHORITY_HOST],
+    ["KEY_VAULT_URL", e.KEY_VAULT_URL],
+    ["EXPORT_STORAGE_ACCOUNT_URL", e.EXPORT_STORAGE_ACCOUNT_URL],
+  ] as const) {
+    const problem = value === undefined ? undefined : remoteUrlProblem(name, value, localMode);
+    if (problem) problems.push(problem);
+  }
+  if (e.LOCAL_CA_CERT_FILE && !localMode) problems.push("LOCAL_CA_CERT_FILE is only allowed with LOCAL_MODE=true");
+
+  let storage: StorageTarget | undefined;
+  if (e.EXPORT_STORAGE_CONNECTION_STRING && e.EXPORT_STORAGE_ACCOUNT_URL) {
+    problems.push("EXPORT_STORAGE_ACCOUNT_URL and EXPORT_STORAGE_CONNECTION_STRING are both set; set one");
+  } else if (e.EXPORT_STORAGE_CONNECTION_STRING) {
+    storage = { kind: "connectionString", connectionString: e.EXPORT_STORAGE_CONNECTION_STRING };
+  } else if (e.EXPORT_STORAGE_ACCOUNT_URL) {
+    const blobUrl = e.EXPORT_STORAGE_ACCOUNT_URL.replace(/\/+$/, "");
+    storage = { kind: "accountUrl", blobUrl, queueUrl: blobUrl.replace(".blob.", ".queue.") };
+  } else {
+    problems.push(
+      "EXPORT_STORAGE_ACCOUNT_URL is missing (https://<account>.blob.core.windows.net), or set EXPORT_STORAGE_CONNECTION_STRING for Azurite",
+    );
+  }
+
+  const profiles = parseProfiles(e.EXPORT_PROFILES, problems);
+
+  let appCredential: AppCredentialSetting;
+  if (e.PARTNER_CENTER_CREDENTIAL === "secret") appCredential = { kind: "secret", secretName: e.PARTNER_CENTER_CLIENT_SECRET_NAME };
+  else if (e.PARTNER_CENTER_CREDENTIAL === "certificate")
+    appCredential = { kind: "certificate", certificateName: e.PARTNER_CENTER_CERTIFICATE_NAME };
+  else
+    appCredential = e.AZURE_CLIENT_ID
+      ? { kind: "managed-identity", managedIdentityClientId: e.AZURE_CLIENT_ID }
+      : { kind: "managed-identity" };
+
+  if (problems.length > 0 || !storage) throw new SettingsError(problems);
+
+  return {
+    cloud: e.PARTNER_CENTER_CLOUD,
+    partnerCenterBaseUrl: baseUrl.replace(/\/+$/, ""),
+    ...(e.PARTNER_CENTER_AUTHORITY_HOST ? { authorityHost: e.PARTNER_CENTER_AUTHORITY_HOST.replace(/\/+$/, "") } : {}),
+    ...(e.AZURE_TENANT_ID ? { tenantId: e.AZURE_TENANT_ID } : {}),
+    ...(e.PARTNER_CENTER_CLIENT_ID ? { clientId: e.PARTNER_CENTER_CLIENT_ID } : {}),
+    appCredential,
+    ...(e.KEY_VAULT_URL ? { keyVaultUrl: e.KEY_VAULT_URL.replace(/\/+$/, "") } : {}),
+    tokenCacheSecretName: e.TOKEN_CACHE_SECRET_NAME,
+    storage,
+    exportContainer: e.EXPORT_CONTAINER,
+    profiles,
+    schedule: e.EXPORT_SCHEDULE,
+    pageSize: e.EXPORT_PAGE_SIZE,
+    prefetchPages: e.EXPORT_PREFETCH_PAGES,
+    csvFormulaGuard: e.EXPORT_CSV_FORMULA_GUARD,
+    csvBom: e.EXPORT_CSV_BOM,
+    deadlineSeconds: e.EXPORT_DEADLINE_SECONDS,
+    onCountMismatch: e.EXPORT_ON_COUNT_MISMATCH,
+    localMode,
+    ...(e.LOCAL_CA_CERT_FILE ? { localCaCertFile: e.LOCAL_CA_CERT_FILE } : {}),
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Settings that the export path needs; auth-only settings are checked where auth is used. */
+export function requireAuthSettings(settings: Settings): void {
+  const missing: string[] = [];
+  if (!settings.tenantId) missing.push("AZURE_TENANT_ID is missing (the partner's Entra tenant id)");
+  if (!settings.clientId) missing.push("PARTNER_CENTER_CLIENT_ID is missing (the app registration's client id)");
+  if (!settings.keyVaultUrl) missing.push("KEY_VAULT_URL is missing (https://<vault>.vault.azure.net)");
+  if (missing.length > 0) throw new SettingsError(missing);
+}
+
+/**
+ * Outside local mode only HTTPS to a non-loopback host is allowed, so a mistyped or
+ * hostile setting can never send a token in clear text or to this machine.
+ */
+function remoteUrlProblem(name: string, value: string, localMode: boolean): string | undefined {
+  const url = new URL(value);
+  if (localMode) {
+    if (url.protocol !== "https:" && url.protocol !== "http:") return `${name} must be an http(s) URL`;
+    return undefined;
+  }
+  if (url.protocol !== "https:") return `${name} must use https (http is only allowed with LOCAL_MODE=true)`;
+  if (isLoopbackHost(url.hostname)) return `${name} points at this machine (${url.hostname}); that needs LOCAL_MODE=true`;
+  return undefined;
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\./.test(h) || h === "0.0.0.0";
+}
+
+function parseProfiles(text: string, problems: string[]): ExportProfile[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    problems.push(`EXPORT_PROFILES is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    return [];
+  }
+  const list = z.array(z.unknown()).min(1).safeParse(json);
+  if (!list.success) {
+    problems.push("EXPORT_PROFILES must be a JSON array with at least one profile");
+    return [];
+  }
+  const profiles: ExportProfile[] = [];
+  const seen = new Set<string>();
+  list.data.forEach((item, i) => {
+    const at = `EXPORT_PROFILES[${i}]`;
+    const parsed = exportProfileSchema.safeParse(item);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const path = issue.path.length > 0 ? `.${issue.path.join(".")}` : "";
+        problems.push(`${at}${path}: ${issue.message}`);
+      }
+      return;
+    }
+    const p = parsed.data;
+    if (seen.has(p.name)) {
+      problems.push(`${at}.name: profile '${p.name}' is defined twice`);
+      return;
+    }
+    seen.add(p.name);
+    try {
+      profiles.push({
+        name: p.name,
+        query: validateQuery({
+          ...(p.filter !== undefined ? { filter: p.filter } : {}),
+          ...(p.groupby !== undefined ? { groupby: p.groupby } : {}),
+          ...(p.aggregationLevel !== undefined ? { aggregationLevel: p.aggregationLevel } : {}),
+        }),
+        formats: p.formats,
+        schedule: p.schedule,
+      });
+    } catch (error) {
+      if (error instanceof QueryValidationError) problems.push(`${at}.${error.message}`);
+      else throw error;
+    }
+  });
+  return profiles;
+}
+

@@ -1,0 +1,260 @@
+import { once } from "node:events";
+import type { Readable, Writable } from "node:stream";
+import { RestError } from "@azure/core-rest-pipeline";
+import type { ContainerClient } from "@azure/storage-blob";
+import type { ExportFormat } from "../config/profiles.js";
+import type { PartnerCenterClient, PagingStats } from "../partnerCenter/client.js";
+import { PartnerCenterError } from "../partnerCenter/errors.js";
+import { REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
+import type { ValidatedQuery } from "../partnerCenter/query.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
+import { uploadMeasured, type WrittenBlob } from "./blobSink.js";
+import { createCsvStringifier } from "./csvFormat.js";
+import { ExportError, findReason } from "./errors.js";
+import { IdTracker } from "./idTracker.js";
+import { JsonArrayStream } from "./jsonFormat.js";
+import { CONTENT_TYPES, dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
+import type { Manifest, ManifestFile, Trigger } from "./manifest.js";
+import { findCountField, normalizeGroupRow, normalizeReferral } from "./normalize.js";
+import { publishLatest } from "./publish.js";
+import { snapshotDateOf } from "./runId.js";
+
+export interface ExportJob {
+  readonly runId: string;
+  readonly profile: string;
+  readonly trigger: Trigger;
+  readonly query: ValidatedQuery;
+  readonly formats: readonly ExportFormat[];
+  /** Sent to Partner Center as MS-CorrelationId; defaults to a fresh one per run. */
+  readonly correlationId: string;
+}
+
+export interface ExportProgress {
+  readonly pages: number;
+  readonly rows: number;
+  readonly elapsedMs: number;
+}
+
+export interface ExportEnvironment {
+  readonly client: PartnerCenterClient;
+  readonly container: ContainerClient;
+  readonly logger?: Logger;
+  readonly csvFormulaGuard: boolean;
+  readonly csvBom: boolean;
+  readonly deadlineSeconds: number;
+  /** What a row count that disagrees with Partner Center's total does: fail the run, or publish with a warning. */
+  readonly onCountMismatch: "fail" | "warn";
+  readonly abortSignal?: AbortSignal;
+  readonly onProgress?: (progress: ExportProgress) => void;
+  readonly now?: () => Date;
+}
+
+export interface ExportResult {
+  readonly manifest: Manifest;
+  readonly manifestPath: string;
+}
+
+interface FormatSink {
+  readonly format: ExportFormat;
+  readonly path: string;
+  readonly input: Writable;
+  readonly upload: Promise<WrittenBlob>;
+}
+
+const MAX_REQUEST_IDS = 1_000;
+const MAX_DROPPED_FIELDS = 100;
+
+/**
+ * Runs one export: pages from Partner Center stream through CSV/JSON into the run's
+ * folder, the manifest is written last, and only then is `latest/` updated. Any failure
+ * removes what the run wrote and leaves `latest/` as it was.
+ */
+export async function runExport(job: ExportJob, env: ExportEnvironment): Promise<ExportResult> {
+  const now = env.now ?? (() => new Date());
+  const startedAt = now();
+  const logger = (env.logger ?? silentLogger).child({ runId: job.runId, correlationId: job.correlationId, profile: job.profile });
+  const folder = runFolder(job.profile, job.runId);
+  const grouped = (job.query.groupby?.length ?? 0) > 0;
+  const stats: PagingStats = { pages: 0, throttled: 0, retries: 0, concurrency: 1 };
+  const deadline = startedAt.getTime() + env.deadlineSeconds * 1000;
+  const abort = new AbortController();
+  const signal = env.abortSignal ? AbortSignal.any([env.abortSignal, abort.signal]) : abort.signal;
+
+  let sinks: FormatSink[] = [];
+  let uploadFailure: Promise<never> | undefined;
+  let columns: string[] = [];
+  let countField: string | undefined;
+  const dropped = new Set<string>();
+  const requestIds: string[] = [];
+  const ids = grouped ? undefined : new IdTracker();
+  let duplicates = 0;
+  let rowCount = 0;
+  let totalReported: number | undefined;
+
+  logger.info("Export started", { trigger: job.trigger, formats: job.formats, query: describeQuery(job.query) });
+  try {
+    const pages = env.client.listReferrals(
+      job.query,
+      { correlationId: job.correlationId, deadline, abortSignal: signal },
+      stats,
+    );
+    for await (const page of pages.byPage()) {
+      if (page.index === 0) {
+        totalReported = page.totalCount;
+        if (grouped) {
+          const first = page.rows[0];
+          countField = first ? findCountField(first, job.query.groupby ?? []) : undefined;
+          columns = [...(job.query.groupby ?? []), countField ?? "count"];
+        } else {
+          columns = [...REFERRAL_FIELDS];
+        }
+        sinks = openSinks(job, env, folder, columns, signal);
+        uploadFailure = new Promise<never>((_, reject) => {
+          for (const sink of sinks) sink.upload.catch(reject);
+        });
+        uploadFailure.catch(() => undefined);
+      }
+      if (requestIds.length < MAX_REQUEST_IDS && page.trace.requestId) requestIds.push(page.trace.requestId);
+      for (const raw of page.rows) {
+        let row: ReferralRow;
+        if (ids) {
+          row = normalizeReferral(raw);
+          if (!ids.add(row.id as string)) {
+            duplicates++;
+            continue;
+          }
+          if (dropped.size < MAX_DROPPED_FIELDS)
+            for (const key of Object.keys(raw)) if (!columns.includes(key)) dropped.add(key);
+        } else {
+          row = normalizeGroupRow(raw, countField);
+        }
+        rowCount++;
+        for (const sink of sinks) {
+          if (!sink.input.write(row)) await Promise.race([once(sink.input, "drain"), uploadFailure]);
+        }
+      }
+      env.onProgress?.({ pages: stats.pages, rows: rowCount, elapsedMs: Date.now() - startedAt.getTime() });
+    }
+    for (const sink of sinks) sink.input.end();
+    const written = await Promise.all(sinks.map((s) => s.upload));
+
+    const warnings: string[] = [];
+    const countMatches = totalReported === undefined ? null : totalReported === rowCount + duplicates || totalReported === rowCount;
+    if (countMatches === false)
+      warnings.push(`Partner Center reported ${totalReported ?? 0} rows but the export received ${rowCount + duplicates}`);
+    if (duplicates > 0)
+      warnings.push(`${duplicates} duplicate referral id(s) arrived (the data changed while paging) and were removed`);
+    if (warnings.length > 0) {
+      if (env.onCountMismatch === "fail")
+        throw new ExportError(
+          "count_mismatch",
+          `${warnings.join("; ")}. The run was not published; set EXPORT_ON_COUNT_MISMATCH=warn to publish such runs with a warning`,
+        );
+      for (const w of warnings) logger.warn(w);
+    }
+
+    const files: ManifestFile[] = sinks.map((sink, i) => ({
+      path: sink.path,
+      format: sink.format,
+      contentType: CONTENT_TYPES[sink.format],
+      bytes: written[i]?.bytes ?? 0,
+      sha256: written[i]?.sha256 ?? "",
+      rowCount,
+    }));
+    if (sinks.length === 0) {
+      // Not even a first page: cannot happen without an error, but never publish nothing.
+      throw new ExportError("upstream", "Partner Center returned no page");
+    }
+    const manifest: Manifest = {
+      schemaVersion: 1,
+      runId: job.runId,
+      profile: job.profile,
+      trigger: job.trigger,
+      snapshotDate: snapshotDateOf(job.runId),
+      query: describeQuery(job.query),
+      startedAt: startedAt.toISOString(),
+      completedAt: now().toISOString(),
+      rowCount,
+      totalCountReported: totalReported ?? null,
+      pages: stats.pages,
+      partnerCenter: { correlationId: job.correlationId, requestIds, retries: stats.retries, throttled: stats.throttled },
+      columns,
+      droppedFields: [...dropped].sort(),
+      integrity: { duplicatesRemoved: duplicates, countMatchesTotal: countMatches, warnings },
+      files,
+    };
+    const manifestPath = `${folder}${MANIFEST_NAME}`;
+    const text = JSON.stringify(manifest, null, 2);
+    await env.container.getBlockBlobClient(manifestPath).upload(text, Buffer.byteLength(text), {
+      blobHTTPHeaders: { blobContentType: "application/json; charset=utf-8" },
+      abortSignal: signal,
+    });
+    await publishLatest(env.container, job.profile, manifest, text);
+    logger.info("Export succeeded", { rows: rowCount, pages: stats.pages, ms: Date.now() - startedAt.getTime() });
+    return { manifest, manifestPath };
+  } catch (error) {
+    abort.abort();
+    for (const sink of sinks) sink.input.destroy();
+    await Promise.allSettled(sinks.map((s) => s.upload));
+    const failure = classify(error);
+    logger.error("Export failed", { reason: failure.reason, error: failure.message });
+    await removeRunFolder(env.container, folder, logger);
+    throw failure;
+  }
+}
+
+function openSinks(
+  job: ExportJob,
+  env: ExportEnvironment,
+  folder: string,
+  columns: readonly string[],
+  signal: AbortSignal,
+): FormatSink[] {
+  return job.formats.map((format) => {
+    const path = `${folder}${dataFileName(format)}`;
+    const stream: Readable & Writable =
+      format === "csv"
+        ? createCsvStringifier({ columns, formulaGuard: env.csvFormulaGuard, bom: env.csvBom })
+        : new JsonArrayStream();
+    const upload = uploadMeasured(stream, env.container.getBlockBlobClient(path), CONTENT_TYPES[format], signal);
+    upload.catch(() => undefined);
+    return { format, path, input: stream, upload };
+  });
+}
+
+function describeQuery(query: ValidatedQuery): Manifest["query"] {
+  return {
+    filter: query.filter ?? null,
+    groupby: query.groupby ?? null,
+    aggregationLevel: query.aggregationLevel ?? null,
+  };
+}
+
+function classify(error: unknown): ExportError {
+  if (error instanceof ExportError) return error;
+  const consent = findReason(error, "consent_required");
+  if (consent) return new ExportError("consent_required", consent.message, { cause: error });
+  if (error instanceof PartnerCenterError) {
+    if (error.kind === "deadline") return new ExportError("deadline", error.message, { cause: error });
+    return new ExportError("upstream", error.message, { cause: error });
+  }
+  if (error instanceof RestError || (error instanceof Error && /storage|blob/i.test(error.constructor.name)))
+    return new ExportError("storage", `Blob Storage failed: ${error.message}`, { cause: error });
+  if (error instanceof Error && error.name === "AbortError")
+    return new ExportError("aborted", "The export was cancelled before it finished", { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new ExportError("internal", message, { cause: error });
+}
+
+/** Best effort: a failed run should leave nothing behind, but a failed delete must not hide the real error. */
+async function removeRunFolder(container: ContainerClient, folder: string, logger: Logger): Promise<void> {
+  try {
+    let n = 0;
+    for await (const blob of container.listBlobsFlat({ prefix: folder })) {
+      await container.deleteBlob(blob.name, { deleteSnapshots: "include" });
+      if (++n > 100) break;
+    }
+  } catch (error) {
+    logger.warn("Could not remove the failed run's files", { folder, error: error instanceof Error ? error.message : String(error) });
+  }
+}

@@ -1,0 +1,56 @@
+import { DATE_FIELDS, REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
+
+const DATE_SET: ReadonlySet<string> = new Set(DATE_FIELDS);
+const PLAIN = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2}))?(?:\.(\d{1,7}))?)?$/;
+
+/**
+ * Partner Center dates are UTC without a zone (`2018-02-07T23:43:19`); they become
+ * RFC 3339 UTC (`2018-02-07T23:43:19Z`) so every reader agrees on the instant.
+ */
+export function toRfc3339Utc(value: string): string {
+  const m = PLAIN.exec(value);
+  if (m) {
+    const [, day, hm = "00:00", ss = "00", frac] = m;
+    const ms = frac ? `.${frac.padEnd(3, "0").slice(0, 3)}` : "";
+    return `${day}T${hm}:${ss}${ms}Z`;
+  }
+  const parsed = Date.parse(value);
+  if (Number.isNaN(parsed)) throw new Error(`'${value}' is not a date`);
+  return new Date(parsed).toISOString().replace(".000Z", "Z");
+}
+
+export function normalizeDate(value: unknown): unknown {
+  return typeof value === "string" ? toRfc3339Utc(value) : value;
+}
+
+/** A referral with documented fields first (in CSV order), dates normalised, extras kept after. */
+export function normalizeReferral(row: ReferralRow): ReferralRow {
+  const out: ReferralRow = {};
+  for (const field of REFERRAL_FIELDS) {
+    const value = row[field];
+    out[field] = value === undefined ? null : DATE_SET.has(field) ? normalizeDate(value) : field === "id" ? String(value) : value;
+  }
+  for (const [key, value] of Object.entries(row)) if (!(key in out)) out[key] = value;
+  return out;
+}
+
+/** A group row: date keys normalised, a numeric string count turned into a number. */
+export function normalizeGroupRow(row: ReferralRow, countField: string | undefined): ReferralRow {
+  const out: ReferralRow = {};
+  for (const [key, value] of Object.entries(row)) {
+    if (DATE_SET.has(key)) out[key] = normalizeDate(value);
+    else if (key === countField && typeof value === "string" && /^\d+$/.test(value)) out[key] = Number(value);
+    else out[key] = value;
+  }
+  return out;
+}
+
+/** The count's field name is not documented: the first numeric (or numeric string) field that is not a key. */
+export function findCountField(row: ReferralRow, groupby: readonly string[]): string | undefined {
+  const keys = new Set(groupby);
+  for (const [key, value] of Object.entries(row)) {
+    if (keys.has(key)) continue;
+    if (typeof value === "number" || (typeof value === "string" && /^\d+$/.test(value))) return key;
+  }
+  return undefined;
+}

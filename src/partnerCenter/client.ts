@@ -1,0 +1,367 @@
+import { randomUUID } from "node:crypto";
+import type { TokenCredential } from "@azure/core-auth";
+import type { PagedAsyncIterableIterator } from "@azure/core-paging";
+import {
+  RestError,
+  bearerTokenAuthenticationPolicy,
+  bearerTokenAuthenticationPolicyName,
+  createDefaultHttpClient,
+  createEmptyPipeline,
+  createHttpHeaders,
+  createPipelineRequest,
+  retryPolicy,
+  type HttpClient,
+  type Pipeline,
+  type PipelinePolicy,
+  type PipelineResponse,
+} from "@azure/core-rest-pipeline";
+import { PARTNER_CENTER_SCOPE, REFERRALS_PATH } from "./clouds.js";
+import { EnvelopeError, parseReferralPage, type ReferralPage } from "./envelope.js";
+import { PartnerCenterError, type PartnerCenterTrace } from "./errors.js";
+import type { ReferralRow } from "./fields.js";
+import { toQueryParams, type ValidatedQuery } from "./query.js";
+import { partnerCenterRetryStrategy } from "./retry.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
+
+export const MAX_PAGE_SIZE = 10_000;
+export const APPLICATION_NAME = "referrals-export/0.1.0";
+
+export interface PartnerCenterClientOptions {
+  /** Origin of the API, e.g. https://api.partnercenter.microsoft.com. */
+  readonly baseUrl: string;
+  readonly credential: TokenCredential;
+  /** Rows per page (`top`), at most 10,000. */
+  readonly pageSize?: number;
+  /** Pages fetched concurrently when the total is known (rows still come out in order). */
+  readonly prefetchPages?: number;
+  readonly maxRetries?: number;
+  readonly requestTimeoutMs?: number;
+  readonly retryBaseDelayMs?: number;
+  readonly retryMaxDelayMs?: number;
+  readonly applicationName?: string;
+  readonly logger?: Logger;
+  readonly httpClient?: HttpClient;
+  /** Text for a 403, e.g. how to check the consented account's role. */
+  readonly forbiddenHint?: string;
+}
+
+export interface ListReferralsOptions {
+  /** One per export run; sent as MS-CorrelationId on every request. */
+  readonly correlationId: string;
+  /** Epoch ms; no request or retry starts after it. */
+  readonly deadline: number;
+  readonly abortSignal?: AbortSignal;
+}
+
+/** A page with the identifiers Partner Center gave it. */
+export interface FetchedPage extends ReferralPage {
+  readonly index: number;
+  readonly skip: number;
+  readonly trace: PartnerCenterTrace;
+}
+
+export interface PagingStats {
+  /** Pages fetched so far. */
+  pages: number;
+  /** Throttled responses seen (429). */
+  throttled: number;
+  /** Retries made (all causes). */
+  retries: number;
+  /** Concurrency in force at the end (drops to 1 on throttling). */
+  concurrency: number;
+}
+
+const parsedBodies = new WeakMap<PipelineResponse, unknown>();
+
+/** Parses JSON inside the retry loop so a cut-off body is retried like a reset connection. */
+const jsonBodyPolicy: PipelinePolicy = {
+  name: "partnerCenterJsonBody",
+  async sendRequest(request, next) {
+    const response = await next(request);
+    if (response.status === 200) {
+      try {
+        parsedBodies.set(response, JSON.parse(response.bodyAsText ?? ""));
+      } catch {
+        throw new RestError("Partner Center sent a response body that is not complete JSON", {
+          code: "INVALID_RESPONSE_BODY",
+          statusCode: response.status,
+          request,
+          response,
+        });
+      }
+    }
+    return response;
+  },
+};
+
+/**
+ * Client for `GET /partner/v1/analytics/referrals` on core-rest-pipeline: bearer token
+ * policy, retries honouring Retry-After, Partner Center headers, and paging by
+ * `@nextLink` or `top`/`skip`.
+ */
+export class PartnerCenterClient {
+  private readonly origin: string;
+  private readonly pageSize: number;
+  private readonly httpClient: HttpClient;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: PartnerCenterClientOptions) {
+    const base = new URL(options.baseUrl);
+    this.origin = base.origin;
+    this.pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, options.pageSize ?? MAX_PAGE_SIZE));
+    this.httpClient = options.httpClient ?? createDefaultHttpClient();
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  /**
+   * Lists referrals (or group rows) page by page. Iterating yields rows; `byPage()` yields
+   * pages with their request ids. Nothing waits for the whole result.
+   */
+  listReferrals(
+    query: ValidatedQuery,
+    options: ListReferralsOptions,
+    stats: PagingStats = { pages: 0, throttled: 0, retries: 0, concurrency: 1 },
+  ): PagedAsyncIterableIterator<ReferralRow, FetchedPage> {
+    const pages = (): AsyncIterableIterator<FetchedPage> => this.pages(query, options, stats);
+    async function* rows(): AsyncIterableIterator<ReferralRow> {
+      for await (const page of pages()) yield* page.rows;
+    }
+    const iterator = rows();
+    return {
+      next: () => iterator.next(),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      byPage: () => pages(),
+    };
+  }
+
+  private async *pages(
+    query: ValidatedQuery,
+    options: ListReferralsOptions,
+    stats: PagingStats,
+  ): AsyncIterableIterator<FetchedPage> {
+    const grouped = (query.groupby?.length ?? 0) > 0;
+    const params = toQueryParams(query);
+    const pipeline = this.createPipeline(options.deadline, stats);
+    const inner = new AbortController();
+    const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, inner.signal]) : inner.signal;
+    const fetchAt = (index: number, skip: number, url?: string): Promise<FetchedPage> =>
+      this.fetchPage(pipeline, url ?? this.pageUrl(params, skip), index, skip, grouped, options, signal);
+
+    try {
+      let page = await fetchAt(0, 0);
+      stats.pages++;
+      yield page;
+      let index = 1;
+      let skip = page.rows.length;
+
+      // @nextLink decides the paging itself: follow it, one page at a time.
+      while (page.nextLink !== undefined && index < 100_000) {
+        page = await fetchAt(index, skip, this.checkNextLink(page.nextLink));
+        stats.pages++;
+        yield page;
+        index++;
+        skip += page.rows.length;
+        if (page.rows.length === 0) return;
+      }
+      if (index > 1 || page.rows.length < this.pageSize) return;
+
+      // With a total, the remaining offsets are known: fetch ahead, emit in order.
+      const total = page.totalCount;
+      if (total !== undefined && total > skip) {
+        const planned: number[] = [];
+        for (let s = skip; s < total && planned.length < 100_000; s += this.pageSize) planned.push(s);
+        const inFlight: { skip: number; index: number; promise: Promise<FetchedPage> }[] = [];
+        let next = 0;
+        let concurrency = Math.max(1, this.options.prefetchPages ?? 1);
+        stats.concurrency = concurrency;
+        const throttledBefore = (): number => stats.throttled;
+        let lastThrottled = throttledBefore();
+        while (next < planned.length || inFlight.length > 0) {
+          if (stats.throttled > lastThrottled) {
+            concurrency = 1; // Partner Center is pushing back: stop fanning out.
+            stats.concurrency = 1;
+            lastThrottled = stats.throttled;
+          }
+          while (next < planned.length && inFlight.length < concurrency) {
+            const s = planned[next] ?? 0;
+            const promise = fetchAt(index + next, s);
+            promise.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+            inFlight.push({ skip: s, index: index + next, promise });
+            next++;
+          }
+          const head = inFlight.shift();
+          if (!head) break;
+          page = await head.promise;
+          stats.pages++;
+          yield page;
+          skip = head.skip + page.rows.length;
+        }
+        index += planned.length;
+        if (page.rows.length < this.pageSize) return;
+      }
+
+      // No total (or the data grew): page with skip until a short page.
+      for (let guard = 0; guard < 100_000; guard++) {
+        page = await fetchAt(index, skip);
+        stats.pages++;
+        yield page;
+        index++;
+        skip += page.rows.length;
+        if (page.rows.length < this.pageSize) return;
+      }
+      throw new PartnerCenterError("bad-response", "Partner Center kept returning full pages past 100,000 pages");
+    } finally {
+      inner.abort();
+    }
+  }
+
+  private pageUrl(params: Record<string, string>, skip: number): string {
+    const url = new URL(REFERRALS_PATH, this.options.baseUrl);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    url.searchParams.set("top", String(this.pageSize));
+    url.searchParams.set("skip", String(skip));
+    return url.toString();
+  }
+
+  /** A next link may be relative or absolute, but never leads the token to another host. */
+  private checkNextLink(link: string): string {
+    let url: URL;
+    try {
+      url = new URL(link, this.origin);
+    } catch {
+      throw new PartnerCenterError("next-link", `Partner Center returned an unusable @nextLink`);
+    }
+    if (url.origin !== this.origin) {
+      throw new PartnerCenterError(
+        "next-link",
+        `Partner Center returned a @nextLink to ${url.origin}, not ${this.origin}; refusing to send the token there`,
+      );
+    }
+    return url.toString();
+  }
+
+  private createPipeline(deadline: number, stats: PagingStats): Pipeline {
+    const pipeline = createEmptyPipeline();
+    pipeline.addPolicy(
+      retryPolicy(
+        [
+          partnerCenterRetryStrategy({
+            baseDelayMs: this.options.retryBaseDelayMs ?? 1_000,
+            maxDelayMs: this.options.retryMaxDelayMs ?? 60_000,
+            deadline,
+            onThrottled: () => {
+              stats.throttled++;
+            },
+            onRetry: (info) => {
+              stats.retries++;
+              this.logger.warn("Partner Center request will be retried", info);
+            },
+          }),
+        ],
+        { maxRetries: this.options.maxRetries ?? 8 },
+      ),
+      { phase: "Retry" },
+    );
+    pipeline.addPolicy(
+      bearerTokenAuthenticationPolicy({ credential: this.options.credential, scopes: PARTNER_CENTER_SCOPE }),
+      { phase: "Sign" },
+    );
+    pipeline.addPolicy(jsonBodyPolicy, { phase: "Sign", afterPolicies: [bearerTokenAuthenticationPolicyName] });
+    return pipeline;
+  }
+
+  private async fetchPage(
+    pipeline: Pipeline,
+    url: string,
+    index: number,
+    skip: number,
+    grouped: boolean,
+    options: ListReferralsOptions,
+    signal: AbortSignal,
+  ): Promise<FetchedPage> {
+    const remaining = options.deadline - Date.now();
+    if (remaining <= 0) throw new PartnerCenterError("deadline", "The export deadline passed before all pages were read");
+    const requestId = randomUUID(); // one per logical request, kept across its retries
+    const request = createPipelineRequest({
+      url,
+      method: "GET",
+      headers: createHttpHeaders({
+        Accept: "application/json",
+        "MS-RequestId": requestId,
+        "MS-CorrelationId": options.correlationId,
+        "MS-PartnerCenter-Application": this.options.applicationName ?? APPLICATION_NAME,
+      }),
+      timeout: Math.min(this.options.requestTimeoutMs ?? 120_000, remaining),
+      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(remaining)]),
+    });
+    let response: PipelineResponse;
+    try {
+      response = await pipeline.sendRequest(this.httpClient, request);
+    } catch (error) {
+      throw this.translateError(error, { requestId, correlationId: options.correlationId }, options.deadline);
+    }
+    const trace: PartnerCenterTrace = {
+      requestId: response.headers.get("ms-requestid") ?? requestId,
+      correlationId: response.headers.get("ms-correlationid") ?? options.correlationId,
+      ...(response.headers.get("ms-cv") ? { cv: response.headers.get("ms-cv") } : {}),
+    };
+    if (response.status !== 200) throw this.statusError(response, trace);
+    try {
+      const page = parseReferralPage(parsedBodies.get(response), grouped);
+      this.logger.debug("Partner Center page received", { index, skip, rows: page.rows.length, requestId: trace.requestId });
+      return { ...page, index, skip, trace };
+    } catch (error) {
+      if (error instanceof EnvelopeError)
+        throw new PartnerCenterError("bad-response", `Partner Center sent an unexpected page ${index}: ${error.message}`, {
+          trace,
+        });
+      throw error;
+    }
+  }
+
+  private statusError(response: PipelineResponse, trace: PartnerCenterTrace): PartnerCenterError {
+    const status = response.status;
+    let code: string | undefined;
+    let description: string | undefined;
+    try {
+      const body = JSON.parse(response.bodyAsText ?? "") as Record<string, unknown>;
+      code = typeof body.code === "string" ? body.code : typeof body.code === "number" ? String(body.code) : undefined;
+      description =
+        typeof body.description === "string" ? body.description : typeof body.message === "string" ? body.message : undefined;
+    } catch {
+      // Not JSON; the status says enough.
+    }
+    const detail = description ? `: ${description.slice(0, 300)}` : "";
+    const ref = ` (MS-RequestId ${trace.requestId ?? "?"}, MS-CorrelationId ${trace.correlationId ?? "?"})`;
+    const details = { status, ...(code ? { code } : {}), trace };
+    if (status === 401)
+      return new PartnerCenterError("unauthorized", `Partner Center rejected the token (401)${detail}${ref}`, details);
+    if (status === 403)
+      return new PartnerCenterError(
+        "forbidden",
+        `${this.options.forbiddenHint ?? "Partner Center refused the token (403): it must be a delegated (App+User) token of a user with a Partner Center role"}${detail}${ref}`,
+        details,
+      );
+    if (status === 429)
+      return new PartnerCenterError("throttled", `Partner Center kept throttling (429) until the retries ran out${detail}${ref}`, details);
+    if (status >= 500)
+      return new PartnerCenterError("server", `Partner Center failed with ${status} until the retries ran out${detail}${ref}`, details);
+    return new PartnerCenterError("bad-request", `Partner Center answered ${status}${detail}${ref}`, details);
+  }
+
+  private translateError(error: unknown, trace: PartnerCenterTrace, deadline: number): Error {
+    if (error instanceof PartnerCenterError) return error;
+    if (Date.now() >= deadline - 5)
+      return new PartnerCenterError("deadline", "The export deadline passed while waiting for Partner Center", {
+        trace,
+        cause: error,
+      });
+    if (error instanceof Error && error.name === "AbortError") return error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof RestError && error.code === "INVALID_RESPONSE_BODY")
+      return new PartnerCenterError("bad-response", `${message}, even after retries`, { trace, cause: error });
+    return new PartnerCenterError("network", `Could not reach Partner Center: ${message}`, { trace, cause: error });
+  }
+}
