@@ -36,6 +36,7 @@ export interface Settings {
   readonly schedule: string;
   readonly pageSize: number;
   readonly prefetchPages: number;
+  readonly maxRetries: number;
   readonly csvFormulaGuard: boolean;
   readonly csvBom: boolean;
   readonly deadlineSeconds: number;
@@ -126,6 +127,7 @@ const envSchema = z.object({
   EXPORT_SCHEDULE: ncrontab.default(DEFAULT_SCHEDULE),
   EXPORT_PAGE_SIZE: intIn("EXPORT_PAGE_SIZE", 1, MAX_PAGE_SIZE).default(MAX_PAGE_SIZE),
   EXPORT_PREFETCH_PAGES: intIn("EXPORT_PREFETCH_PAGES", 1, 16).default(4),
+  EXPORT_MAX_RETRIES: intIn("EXPORT_MAX_RETRIES", 0, 20).default(8),
   EXPORT_CSV_FORMULA_GUARD: bool("EXPORT_CSV_FORMULA_GUARD").default(true),
   EXPORT_CSV_BOM: bool("EXPORT_CSV_BOM").default(false),
   EXPORT_DEADLINE_SECONDS: intIn("EXPORT_DEADLINE_SECONDS", 10, 86_400).default(1_800),
@@ -157,6 +159,9 @@ export function loadSettings(env: Env = process.env): Settings {
       const key = String(issue.path[0] ?? "");
       problems.push(issue.message.startsWith(key) ? issue.message : `${key}: ${issue.message}`);
     }
+    // Profiles are checked too, so one start-up names every bad setting.
+    if (!problems.some((p) => p.startsWith("EXPORT_PROFILES")))
+      parseProfiles(typeof raw.EXPORT_PROFILES === "string" ? raw.EXPORT_PROFILES : "[{\"name\":\"all-referrals\"}]", problems);
     throw new SettingsError(problems);
   }
   const e = parsed.data;
@@ -216,6 +221,7 @@ export function loadSettings(env: Env = process.env): Settings {
     schedule: e.EXPORT_SCHEDULE,
     pageSize: e.EXPORT_PAGE_SIZE,
     prefetchPages: e.EXPORT_PREFETCH_PAGES,
+    maxRetries: e.EXPORT_MAX_RETRIES,
     csvFormulaGuard: e.EXPORT_CSV_FORMULA_GUARD,
     csvBom: e.EXPORT_CSV_BOM,
     deadlineSeconds: e.EXPORT_DEADLINE_SECONDS,

@@ -194,7 +194,8 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     return { manifest, manifestPath };
   } catch (error) {
     abort.abort();
-    for (const sink of sinks) sink.input.destroy();
+    // Destroying with an error makes the uploads reject, so no block list is ever committed.
+    for (const sink of sinks) sink.input.destroy(new Error("export aborted"));
     await Promise.allSettled(sinks.map((s) => s.upload));
     const failure = classify(error);
     logger.error("Export failed", { reason: failure.reason, error: failure.message });

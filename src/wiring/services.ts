@@ -82,6 +82,7 @@ export function createServices(settings: Settings, overrides: ServiceOverrides =
         credential: partnerCenterCredential(),
         pageSize: settings.pageSize,
         prefetchPages: settings.prefetchPages,
+        maxRetries: settings.maxRetries,
         logger,
       });
       return {
