@@ -1,0 +1,424 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import type { FilterNode } from "../partnerCenter/filterAst.js";
+import {
+  QueryValidationError,
+  parseFilter,
+  validateQuery,
+  type ValidatedQuery,
+} from "../partnerCenter/query.js";
+import type { Dataset, Referral } from "./dataset.js";
+import { parseFaultSpec, type Fault, type FaultPlan } from "./faults.js";
+import { compileFilter, matchesFilter } from "./filterEval.js";
+import { createGrouper, groupRows, type GroupRow } from "./grouping.js";
+import { sendJson } from "./server.js";
+import type { SimulatorRoute, TokenVerdict, TokenVerifier } from "./types.js";
+
+export const REFERRALS_PATH = "/partner/v1/analytics/referrals";
+export const MAX_TOP = 10_000;
+
+export type NextLinkMode = "off" | "relative" | "absolute";
+/** pascal: `{Value, @nextLink, TotalCount}`; camel: `{value, @odata.nextLink, totalCount}`; bare: an array. */
+export type EnvelopeStyle = "pascal" | "camel" | "bare";
+
+export interface PartnerCenterRouteOptions {
+  readonly dataset: Dataset;
+  readonly tokenVerifier: TokenVerifier;
+  /** Fault spec (see faults.ts); request numbers count from 1. */
+  readonly faults?: string;
+  readonly faultSeed?: number;
+  /** Added to every referrals response. */
+  readonly latencyMs?: number;
+  /** Default "off": page by skip only. */
+  readonly nextLinkMode?: NextLinkMode;
+  /** Origin for absolute next links; defaults to the origin the request came in on. */
+  readonly absoluteOrigin?: string;
+  readonly envelope?: EnvelopeStyle;
+  readonly countField?: string;
+  readonly countAsString?: boolean;
+  /** Page size when the request has no `top`; default 10000. */
+  readonly defaultTop?: number;
+}
+
+export interface PartnerCenterSimulator {
+  readonly route: SimulatorRoute;
+  /** Replaces the fault plan; its request numbers count from 1 again. */
+  setFaults(spec: string | undefined): void;
+  /** Requests to the referrals path so far (retries included, never reset). */
+  readonly referralsRequestCount: number;
+  /** The full answer to a query, computed plainly (no cache, no paging); for tests on small data sets. */
+  expected(query: ValidatedQuery): Referral[] | GroupRow[];
+}
+
+const PATH_PATTERN = /^\/partner\/v1\/analytics\/referrals\/?$/i;
+const PARAM_NAMES = ["filter", "groupby", "aggregationlevel", "top", "skip"] as const;
+type ParamName = (typeof PARAM_NAMES)[number];
+const CACHE_ENTRIES = 8;
+
+class BadRequest extends Error {}
+
+/** A small least-recently-used map: filtered and grouped results are reused across pages. */
+class LruCache<V> {
+  private readonly entries = new Map<string, V>();
+  constructor(private readonly limit: number) {}
+
+  get(key: string): V | undefined {
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    if (this.entries.size > this.limit) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+  }
+}
+
+interface PageSource {
+  readonly total: number;
+  slice(from: number, to: number): unknown[];
+}
+
+function errorBody(code: string, description: string): Record<string, unknown> {
+  return { code, description, data: [], source: "PartnerCenter" };
+}
+
+function readParams(url: URL): Partial<Record<ParamName, string>> {
+  const params: Partial<Record<ParamName, string>> = {};
+  for (const [rawName, value] of url.searchParams) {
+    const name = PARAM_NAMES.find((n) => n === rawName.toLowerCase());
+    if (name === undefined) continue;
+    if (params[name] !== undefined) throw new BadRequest(`${rawName}: given more than once`);
+    params[name] = value;
+  }
+  return params;
+}
+
+function parseTop(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = /^\d{1,6}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_TOP) {
+    throw new BadRequest(`top: must be an integer from 1 to ${MAX_TOP}, got '${text}'`);
+  }
+  return value;
+}
+
+function parseSkip(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const value = /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isSafeInteger(value))
+    throw new BadRequest(`skip: must be an integer of 0 or more, got '${text}'`);
+  return value;
+}
+
+const AUTH_FAILURES: Record<Exclude<TokenVerdict, "ok" | "app-only">, string> = {
+  missing: "The Authorization header is missing; send a Bearer token for the user_impersonation scope.",
+  invalid: "The access token is not valid for this API.",
+  expired: "The access token has expired.",
+};
+
+function requestOrigin(req: IncomingMessage): string {
+  const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
+  return `${secure ? "https" : "http"}://${req.headers.host ?? "127.0.0.1"}`;
+}
+
+/** Waits, but stops waiting if the client goes away. */
+function pause(ms: number, res: ServerResponse): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      res.off("close", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    res.once("close", done);
+  });
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Serves `GET /partner/v1/analytics/referrals` over a data set, with paging, grouping and faults. */
+export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): PartnerCenterSimulator {
+  const { dataset, tokenVerifier } = options;
+  const envelope = options.envelope ?? "pascal";
+  const nextLinkMode = options.nextLinkMode ?? "off";
+  const latencyMs = options.latencyMs ?? 0;
+  const defaultTop = options.defaultTop ?? MAX_TOP;
+  const faultSeed = options.faultSeed ?? 1;
+  const groupingExtras = {
+    ...(options.countField !== undefined ? { countField: options.countField } : {}),
+    ...(options.countAsString !== undefined ? { countAsString: options.countAsString } : {}),
+  };
+  let plan: FaultPlan | undefined =
+    options.faults === undefined ? undefined : parseFaultSpec(options.faults, faultSeed);
+  let requestCount = 0;
+  const matchCache = new LruCache<Uint32Array>(CACHE_ENTRIES);
+  const groupCache = new LruCache<GroupRow[]>(CACHE_ENTRIES);
+
+  /** Positions of the rows that match, found once per filter and data-set version. */
+  const matchingPositions = (filter: string, ast: FilterNode): Uint32Array => {
+    const key = `${dataset.version ?? 0}|${dataset.size}|${filter}`;
+    const cached = matchCache.get(key);
+    if (cached) return cached;
+    const predicate = compileFilter(ast);
+    const positions = new Uint32Array(dataset.size);
+    let count = 0;
+    for (let i = 0; i < dataset.size; i++) if (predicate(dataset.get(i))) positions[count++] = i;
+    const result = positions.slice(0, count);
+    matchCache.set(key, result);
+    return result;
+  };
+
+  const grouped = (query: ValidatedQuery, groupby: ValidatedQuery["groupby"] & object): GroupRow[] => {
+    const key = JSON.stringify([
+      dataset.version ?? 0,
+      dataset.size,
+      query.filter,
+      groupby,
+      query.aggregationLevel,
+    ]);
+    const cached = groupCache.get(key);
+    if (cached) return cached;
+    const grouper = createGrouper({
+      groupby,
+      ...(query.aggregationLevel !== undefined ? { aggregationLevel: query.aggregationLevel } : {}),
+      ...groupingExtras,
+    });
+    if (query.filter !== undefined && query.filterAst !== undefined) {
+      for (const position of matchingPositions(query.filter, query.filterAst))
+        grouper.add(dataset.get(position));
+    } else {
+      for (let i = 0; i < dataset.size; i++) grouper.add(dataset.get(i));
+    }
+    const result = grouper.result();
+    groupCache.set(key, result);
+    return result;
+  };
+
+  const pageSource = (query: ValidatedQuery): PageSource => {
+    if (query.groupby !== undefined) {
+      const groups = grouped(query, query.groupby);
+      return { total: groups.length, slice: (from, to) => groups.slice(from, to) };
+    }
+    if (query.filter !== undefined && query.filterAst !== undefined) {
+      const positions = matchingPositions(query.filter, query.filterAst);
+      return {
+        total: positions.length,
+        slice: (from, to) => Array.from(positions.subarray(from, to), (p) => dataset.get(p)),
+      };
+    }
+    // Unfiltered: straight to the rows of the page, nothing else touched.
+    return {
+      total: dataset.size,
+      slice: (from, to) => {
+        const rows: Referral[] = [];
+        for (let i = from; i < Math.min(to, dataset.size); i++) rows.push(dataset.get(i));
+        return rows;
+      },
+    };
+  };
+
+  const nextLink = (req: IncomingMessage, query: ValidatedQuery, top: number, skip: number): string => {
+    const params: [string, string][] = [];
+    if (query.filter !== undefined) params.push(["filter", query.filter]);
+    if (query.groupby !== undefined) params.push(["groupby", query.groupby.join(",")]);
+    if (query.aggregationLevel !== undefined) params.push(["aggregationLevel", query.aggregationLevel]);
+    params.push(["top", String(top)], ["skip", String(skip)]);
+    const search = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+    const relative = `${REFERRALS_PATH}?${search}`;
+    if (nextLinkMode === "relative") return relative;
+    return `${(options.absoluteOrigin ?? requestOrigin(req)).replace(/\/+$/, "")}${relative}`;
+  };
+
+  const wrap = (rows: unknown[], total: number, link: string | undefined): unknown => {
+    switch (envelope) {
+      case "bare":
+        return rows;
+      case "camel":
+        return { value: rows, ...(link !== undefined ? { "@odata.nextLink": link } : {}), totalCount: total };
+      case "pascal":
+        return { Value: rows, ...(link !== undefined ? { "@nextLink": link } : {}), TotalCount: total };
+    }
+  };
+
+  const sendFault = (res: ServerResponse, fault: Fault, headers: Record<string, string>): boolean => {
+    switch (fault.kind) {
+      case "429": {
+        const seconds = fault.retryAfterSeconds;
+        const message =
+          seconds === undefined
+            ? "Rate limit is exceeded. Try again later."
+            : `Rate limit is exceeded. Try again in ${seconds} seconds.`;
+        sendJson(
+          res,
+          429,
+          { statusCode: 429, message },
+          {
+            ...headers,
+            ...(seconds !== undefined ? { "Retry-After": String(seconds) } : {}),
+          },
+        );
+        return true;
+      }
+      case "500":
+        sendJson(res, 500, errorBody("InternalServerError", "An unexpected error occurred."), headers);
+        return true;
+      case "503":
+        sendJson(
+          res,
+          503,
+          errorBody("ServiceUnavailable", "The service is temporarily unavailable."),
+          headers,
+        );
+        return true;
+      case "502":
+      case "504": {
+        // Gateways answer in HTML, not in Partner Center's JSON error shape.
+        const title = fault.kind === "502" ? "502 Bad Gateway" : "504 Gateway Time-out";
+        const html = `<html><head><title>${title}</title></head><body><h1>${title}</h1></body></html>`;
+        res.writeHead(Number(fault.kind), {
+          ...headers,
+          "content-type": "text/html",
+          "content-length": Buffer.byteLength(html),
+        });
+        res.end(html);
+        return true;
+      }
+      default:
+        return false;
+    }
+  };
+
+  const route: SimulatorRoute = async (req, res, url) => {
+    if (!PATH_PATTERN.test(url.pathname)) return false;
+    const headers: Record<string, string> = {
+      "MS-RequestId": headerText(req.headers["ms-requestid"]) ?? randomUUID(),
+      "MS-CorrelationId": headerText(req.headers["ms-correlationid"]) ?? randomUUID(),
+      "MS-CV": `${randomBytes(12).toString("base64url")}.0`,
+    };
+    if (req.method !== "GET") {
+      sendJson(res, 405, errorBody("MethodNotAllowed", `${req.method ?? ""} is not supported here`), {
+        ...headers,
+        Allow: "GET",
+      });
+      return true;
+    }
+    requestCount++;
+    const fault = plan?.next();
+
+    const verdict = tokenVerifier.verify(headerText(req.headers.authorization));
+    if (verdict === "app-only") {
+      sendJson(
+        res,
+        403,
+        errorBody(
+          "Forbidden",
+          "App-only tokens are not accepted: this API supports App+User (delegated) authentication only.",
+        ),
+        headers,
+      );
+      return true;
+    }
+    if (verdict !== "ok") {
+      sendJson(
+        res,
+        401,
+        { code: "Unauthorized", description: AUTH_FAILURES[verdict], data: [], source: "PartnerCenter" },
+        {
+          ...headers,
+          "WWW-Authenticate": 'Bearer error="invalid_token"',
+        },
+      );
+      return true;
+    }
+    if (fault && sendFault(res, fault, headers)) return true;
+
+    let query: ValidatedQuery;
+    let top: number;
+    let skip: number;
+    try {
+      const params = readParams(url);
+      query = validateQuery({
+        filter: params.filter,
+        groupby: params.groupby,
+        aggregationLevel: params.aggregationlevel,
+      });
+      top = parseTop(params.top, defaultTop);
+      skip = parseSkip(params.skip);
+    } catch (error) {
+      if (error instanceof QueryValidationError || error instanceof BadRequest) {
+        sendJson(res, 400, errorBody("BadRequest", error.message), headers);
+        return true;
+      }
+      throw error;
+    }
+
+    const source = pageSource(query);
+    let rows = source.slice(Math.min(skip, source.total), Math.min(skip + top, source.total));
+    const more = skip + top < source.total;
+    const link =
+      more && nextLinkMode !== "off" && envelope !== "bare"
+        ? nextLink(req, query, top, skip + top)
+        : undefined;
+    // Silent truncation: half the page is dropped but TotalCount and the next link pretend otherwise.
+    if (fault?.kind === "short") rows = rows.slice(0, Math.floor(rows.length / 2));
+    const body = Buffer.from(JSON.stringify(wrap(rows, source.total, link)));
+
+    await pause(latencyMs + (fault?.kind === "slow" ? fault.delayMs : 0), res);
+    if (res.destroyed || res.writableEnded) return true;
+
+    const contentType = { "content-type": "application/json; charset=utf-8" };
+    if (fault?.kind === "truncate") {
+      // A well-formed HTTP response whose JSON stops half-way.
+      const cut = body.subarray(0, Math.floor(body.length / 2));
+      res.writeHead(200, { ...headers, ...contentType, "content-length": cut.length });
+      res.end(cut);
+      return true;
+    }
+    if (fault?.kind === "reset") {
+      res.writeHead(200, { ...headers, ...contentType, "content-length": body.length });
+      res.write(body.subarray(0, Math.max(1, Math.floor(body.length / 2))), () => {
+        res.destroy();
+      });
+      return true;
+    }
+    res.writeHead(200, { ...headers, ...contentType, "content-length": body.length });
+    res.end(body);
+    return true;
+  };
+
+  return {
+    route,
+    setFaults(spec) {
+      plan = spec === undefined ? undefined : parseFaultSpec(spec, faultSeed);
+    },
+    get referralsRequestCount() {
+      return requestCount;
+    },
+    expected(query) {
+      const ast = query.filterAst ?? (query.filter !== undefined ? parseFilter(query.filter) : undefined);
+      const rows: Referral[] = [];
+      for (let i = 0; i < dataset.size; i++) {
+        const row = dataset.get(i);
+        if (ast === undefined || matchesFilter(ast, row)) rows.push(row);
+      }
+      if (query.groupby === undefined) return rows;
+      return groupRows(rows, {
+        groupby: query.groupby,
+        ...(query.aggregationLevel !== undefined ? { aggregationLevel: query.aggregationLevel } : {}),
+        ...groupingExtras,
+      });
+    },
+  };
+}
