@@ -65,7 +65,7 @@ export async function runCli(
         return await runsCommand(rest, env, io, open);
       case "auth":
         if (rest.includes("--help")) return help(io, AUTH_HELP);
-        return await authCommand(rest, env, io);
+        return await authCommand(rest, env, io, open);
       case "simulate":
         if (rest.includes("--help")) return help(io, SIMULATE_HELP);
         return await simulateCommand(rest, io);

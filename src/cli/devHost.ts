@@ -1,0 +1,713 @@
+#!/usr/bin/env node
+/**
+ * `npm run dev`: a local stand-in for the Functions host. It serves the same HTTP routes with
+ * the same handlers on loopback, polls the job queue like the queue trigger (dequeue count,
+ * retry delay, poison queue), fires the timer on the NCRONTAB schedule, and, unless the
+ * settings name them, starts Azurite and an HTTPS Partner Center simulator itself.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync, realpathSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import azureFunctions, { type HttpResponseInit, type InvocationContext, type Timer } from "@azure/functions";
+import type { DequeuedMessageItem, QueueClient } from "@azure/storage-queue";
+import { trustLocalCa } from "../config/localTrust.js";
+import { SettingsError } from "../config/settings.js";
+import {
+  JOB_MAX_DEQUEUE_COUNT,
+  JOB_MAX_POLLING_INTERVAL_MS,
+  JOB_RETRY_DELAY_SECONDS,
+} from "../export/jobQueue.js";
+import { appFunctions, loadAppSettings } from "../functions/app.js";
+import type { Schedule } from "../functions/ncrontab.js";
+import { PROBLEM_TYPES, problemResponse } from "../functions/problem.js";
+import {
+  createFunctionRuntime,
+  ensureRuntimeStorage,
+  type FunctionDefinition,
+  type FunctionHost,
+  type FunctionRuntime,
+  type RuntimeOptions,
+} from "../functions/runtime.js";
+import { createLogger, type LogLevel, type LogSink, type Logger } from "../logging/logger.js";
+import { startAzurite, type AzuriteHandle } from "../simulator/azurite.js";
+import { createDataset } from "../simulator/dataset.js";
+import { createPartnerCenterRoute } from "../simulator/partnerCenterRoute.js";
+import { startSimulatorServer, type SimulatorServer } from "../simulator/server.js";
+import { createSimulatorTls } from "../simulator/tls.js";
+import { PARTNER_CENTER_AUDIENCE, TokenRegistry } from "../simulator/tokenRegistry.js";
+import { JOB_QUEUE, createServices, type ServiceOverrides } from "../wiring/services.js";
+
+const { HttpRequest, HttpResponse, InvocationContext: Context } = azureFunctions;
+
+type Env = Record<string, string | undefined>;
+
+export const DEFAULT_DEV_PORT = 7071;
+/** The dev host reads at most this much of a request body; the handlers apply their own, smaller limits. */
+const DEV_MAX_BODY_BYTES = 1024 * 1024;
+/** How long a received job stays invisible, renewed while it runs (the host does the same). */
+const MESSAGE_LEASE_SECONDS = 60;
+const MESSAGE_RENEW_MS = 30_000;
+const MIN_POLL_MS = 100;
+/** The longest timer delay Node accepts; longer waits are re-armed. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const SIMULATOR_TENANT = "00000000-0000-0000-0000-00000000d3e1";
+const SIMULATOR_CLIENT = "00000000-0000-0000-0000-0000000000de";
+
+export interface DevHostOptions {
+  /** Settings (app settings names); defaults to process.env. */
+  readonly env?: Env;
+  /** Loopback port; 0 picks a free one. Default 7071, like the Functions host. */
+  readonly port?: number;
+  /** Start Azurite and the simulator when the settings do not name storage / a Partner Center URL. Default true. */
+  readonly startDependencies?: boolean;
+  /** Rows and seed of the built-in simulator's data set. */
+  readonly rows?: number;
+  readonly seed?: number;
+  /** Run the nightly timer (default true) and the queue worker (default true). */
+  readonly timer?: boolean;
+  readonly worker?: boolean;
+  /** Longest wait between polls of an empty queue (host.json maxPollingInterval). */
+  readonly maxPollingIntervalMs?: number;
+  /** Delay before a failed job is offered again (host.json visibilityTimeout). */
+  readonly retryDelaySeconds?: number;
+  readonly maxDequeueCount?: number;
+  readonly runtimeOptions?: RuntimeOptions;
+  readonly serviceOverrides?: ServiceOverrides;
+  readonly logSink?: LogSink;
+}
+
+export interface DevHost {
+  /** Origin of the HTTP routes, e.g. http://127.0.0.1:7071 (routes under /api). */
+  readonly url: string;
+  readonly runtime: FunctionRuntime;
+  /** The built-in simulator's origin, when the dev host started one. */
+  readonly simulatorUrl: string | undefined;
+  /** Stops the routes, the worker (aborting a running export) and the timer, then what it started. */
+  stop(): Promise<void>;
+}
+
+/** Starts the dev host; on a bad setting it throws one SettingsError naming every bad setting. */
+export async function startDevHost(options: DevHostOptions = {}): Promise<DevHost> {
+  const env: Env = { ...(options.env ?? process.env) };
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+    cleanups.length = 0;
+  };
+
+  try {
+    let credential = options.serviceOverrides?.partnerCenterCredential;
+    let simulator: SimulatorServer | undefined;
+    if (options.startDependencies !== false) {
+      if (!env.EXPORT_STORAGE_CONNECTION_STRING && !env.EXPORT_STORAGE_ACCOUNT_URL) {
+        const azurite: AzuriteHandle = await startAzurite();
+        cleanups.push(() => azurite.stop());
+        env.EXPORT_STORAGE_CONNECTION_STRING = azurite.connectionString;
+        env.AzureWebJobsStorage ??= azurite.connectionString;
+      }
+      if (!env.PARTNER_CENTER_BASE_URL) {
+        const started = await startBuiltInSimulator(options.rows ?? 5_000, options.seed ?? 1);
+        simulator = started.server;
+        cleanups.push(() => started.server.close());
+        credential ??= started.credential;
+        env.PARTNER_CENTER_BASE_URL = started.server.url;
+        env.LOCAL_MODE = "true";
+        env.LOCAL_CA_CERT_FILE = started.caFile;
+      }
+    }
+
+    // With the built-in simulator the dev host hands out the tokens itself; otherwise auth settings are needed.
+    const { settings, schedule } = loadAppSettings(env, { requireAuth: credential === undefined });
+    if (settings.localCaCertFile) trustLocalCa(settings.localCaCertFile);
+    const sink = options.logSink ?? stdioSink;
+    const logger = options.serviceOverrides?.logger ?? createLogger(settings.logLevel, sink);
+    const services = createServices(settings, {
+      ...options.serviceOverrides,
+      logger,
+      ...(credential ? { partnerCenterCredential: credential } : {}),
+    });
+    const runtime = createFunctionRuntime(services, options.runtimeOptions);
+    await ensureRuntimeStorage(runtime);
+
+    const shutdown = new AbortController();
+    const host: FunctionHost = {
+      settings,
+      runtime: () => Promise.resolve(runtime),
+      jobQueueName: options.runtimeOptions?.jobQueue ?? JOB_QUEUE,
+      abortSignal: shutdown.signal,
+    };
+    const definitions = appFunctions(host, schedule);
+
+    const server = await serveHttp(definitions, options.port ?? DEFAULT_DEV_PORT, logger, sink);
+    cleanups.push(() => server.close());
+
+    const loops: Promise<void>[] = [];
+    if (options.worker !== false) {
+      const worker = definitions.find((d) => d.kind === "storageQueue");
+      if (worker)
+        loops.push(
+          pollQueue(worker, runtime.jobs.queue, runtime.jobs.poisonQueue, shutdown.signal, logger, sink, {
+            maxPollingIntervalMs: options.maxPollingIntervalMs ?? JOB_MAX_POLLING_INTERVAL_MS,
+            retryDelaySeconds: options.retryDelaySeconds ?? JOB_RETRY_DELAY_SECONDS,
+            maxDequeueCount: options.maxDequeueCount ?? JOB_MAX_DEQUEUE_COUNT,
+          }),
+        );
+    }
+    if (options.timer !== false) {
+      const timer = definitions.find((d) => d.kind === "timer");
+      if (timer) loops.push(runTimer(timer, schedule, shutdown.signal, logger, sink));
+    }
+
+    logger.info("Dev host listening", {
+      url: server.url,
+      routes: definitions.flatMap((d) =>
+        d.kind === "http" ? [`${d.options.methods.join(",")} /api/${d.options.route}`] : [],
+      ),
+      simulator: simulator?.url,
+      storage: settings.storage.kind === "connectionString" ? "connection string" : settings.storage.blobUrl,
+      exportContainer: settings.exportContainer,
+      schedule: schedule.expression,
+      nextScheduledRun: options.timer === false ? undefined : schedule.next(new Date()).toISOString(),
+    });
+
+    let stopped: Promise<void> | undefined;
+    return {
+      url: server.url,
+      runtime,
+      simulatorUrl: simulator?.url,
+      stop: () =>
+        (stopped ??= (async () => {
+          shutdown.abort(new Error("the dev host is stopping"));
+          await Promise.allSettled(loops);
+          await cleanup();
+        })()),
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/** An HTTPS Partner Center simulator and a credential holding tokens it accepts. */
+async function startBuiltInSimulator(
+  rows: number,
+  seed: number,
+): Promise<{ server: SimulatorServer; credential: TokenCredential; caFile: string }> {
+  const tls = await createSimulatorTls();
+  const registry = new TokenRegistry();
+  const partnerCenter = createPartnerCenterRoute({
+    dataset: createDataset({ size: rows, seed }),
+    tokenVerifier: registry,
+  });
+  const server = await startSimulatorServer({
+    routes: [partnerCenter.route],
+    tls: { key: tls.key, cert: tls.cert },
+  });
+  let current: AccessToken | undefined;
+  const credential: TokenCredential = {
+    getToken: () => {
+      if (!current || current.expiresOnTimestamp - Date.now() < 5 * 60_000) {
+        const issued = registry.issueAccessToken({
+          audience: PARTNER_CENTER_AUDIENCE,
+          scopes: ["user_impersonation"],
+          delegated: true,
+          clientId: SIMULATOR_CLIENT,
+          tenantId: SIMULATOR_TENANT,
+          userOid: randomUUID(),
+        });
+        current = { token: issued.token, expiresOnTimestamp: Date.now() + issued.expiresInSeconds * 1000 };
+      }
+      return Promise.resolve(current);
+    },
+  };
+  return { server, credential, caFile: tls.caFile };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+interface HttpServerHandle {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+type HttpDefinition = Extract<FunctionDefinition, { kind: "http" }>;
+
+async function serveHttp(
+  definitions: readonly FunctionDefinition[],
+  port: number,
+  logger: Logger,
+  sink: LogSink,
+): Promise<HttpServerHandle> {
+  const routes = definitions.filter((d): d is HttpDefinition => d.kind === "http");
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    void handleHttp(routes, req, res, logger, sink);
+  });
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+/** Matches `/api/{route}` against a Functions route template such as `exports/{runId}`. */
+function matchRoute(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split("/");
+  const got = path.split("/");
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] ?? "";
+    const g = got[i] ?? "";
+    const name = /^\{(\w+)\}$/.exec(w)?.[1];
+    if (name) {
+      if (g === "") return undefined;
+      try {
+        params[name] = decodeURIComponent(g);
+      } catch {
+        return undefined;
+      }
+    } else if (w.toLowerCase() !== g.toLowerCase()) return undefined;
+  }
+  return params;
+}
+
+async function handleHttp(
+  routes: readonly HttpDefinition[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: Logger,
+  sink: LogSink,
+): Promise<void> {
+  const started = Date.now();
+  const method = (req.method ?? "GET").toUpperCase();
+  const url = new URL(req.url ?? "/", "http://127.0.0.1");
+  let status = 500;
+  try {
+    const path = url.pathname.startsWith("/api/") ? url.pathname.slice(5).replace(/\/+$/, "") : undefined;
+    let matched: { route: HttpDefinition; params: Record<string, string> } | undefined;
+    let methodMismatch = false;
+    for (const route of path === undefined ? [] : routes) {
+      const params = matchRoute(route.options.route, path ?? "");
+      if (!params) continue;
+      if (route.options.methods.includes(method as (typeof route.options.methods)[number])) {
+        matched = { route, params };
+        break;
+      }
+      methodMismatch = true;
+    }
+    if (!matched) {
+      status = methodMismatch ? 405 : 404;
+      await writeResponse(
+        res,
+        problemResponse({
+          type: "about:blank",
+          title: methodMismatch ? "Method Not Allowed" : "Not Found",
+          status,
+          detail: methodMismatch
+            ? `${method} is not allowed on ${url.pathname}`
+            : `No route for ${url.pathname}`,
+        }),
+      );
+      return;
+    }
+    const body = await readBody(req, DEV_MAX_BODY_BYTES);
+    if (body === undefined) {
+      status = 413;
+      await writeResponse(
+        res,
+        problemResponse({
+          type: PROBLEM_TYPES.bodyTooLarge,
+          title: "The request body is too large",
+          status,
+          detail: `The body may be at most ${DEV_MAX_BODY_BYTES} bytes`,
+        }),
+      );
+      req.resume();
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers))
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    const request = new HttpRequest({
+      method,
+      url: `http://${req.headers.host ?? "127.0.0.1"}${url.pathname}${url.search}`,
+      headers,
+      query: Object.fromEntries(url.searchParams.entries()),
+      params: matched.params,
+      ...(body.length > 0 ? { body: { bytes: new Uint8Array(body) } } : {}),
+    });
+    const context = invocationContext(matched.route.name, logger, sink);
+    const result = (await matched.route.options.handler(request, context)) as
+      HttpResponseInit | InstanceType<typeof HttpResponse> | undefined;
+    const response = result instanceof HttpResponse ? result : new HttpResponse(result ?? { status: 204 });
+    status = response.status;
+    res.writeHead(status, Object.fromEntries(response.headers.entries()));
+    res.end(Buffer.from(await response.arrayBuffer()));
+  } catch (error) {
+    logger.error("Dev host request failed", { error });
+    if (!res.headersSent)
+      await writeResponse(
+        res,
+        problemResponse({
+          type: PROBLEM_TYPES.internal,
+          title: "Internal error",
+          status: 500,
+          detail: "see the dev host log",
+        }),
+      );
+    else res.destroy();
+  } finally {
+    logger.info("HTTP request", { method, path: url.pathname, status, ms: Date.now() - started });
+  }
+}
+
+async function writeResponse(res: ServerResponse, init: HttpResponseInit): Promise<void> {
+  const response = new HttpResponse(init);
+  res.writeHead(response.status, Object.fromEntries(response.headers.entries()));
+  res.end(Buffer.from(await response.arrayBuffer()));
+}
+
+/** The body, or undefined when it is larger than `limit` (reading stops there). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+const LEVELS: Record<string, LogLevel> = {
+  trace: "debug",
+  debug: "debug",
+  information: "info",
+  warning: "warn",
+  error: "error",
+  critical: "error",
+};
+
+const stdioSink: LogSink = (line, level) => {
+  if (level === "error" || level === "warn") process.stderr.write(`${line}\n`);
+  else process.stdout.write(`${line}\n`);
+};
+
+function invocationContext(
+  functionName: string,
+  logger: Logger,
+  sink: LogSink,
+  triggerMetadata?: Record<string, unknown>,
+): InvocationContext {
+  const invocationId = randomUUID();
+  const log = logger.child({ invocationId, function: functionName });
+  return new Context({
+    invocationId,
+    functionName,
+    ...(triggerMetadata ? { triggerMetadata } : {}),
+    logHandler: (level, ...args) => {
+      const lvl = LEVELS[level] ?? "info";
+      const text = args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+      // The handlers log finished JSON lines through the context; pass those through unchanged.
+      if (text.startsWith("{")) {
+        sink(text, lvl);
+      } else {
+        log[lvl](text);
+      }
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue worker
+
+interface PollOptions {
+  readonly maxPollingIntervalMs: number;
+  readonly retryDelaySeconds: number;
+  readonly maxDequeueCount: number;
+}
+
+/** Read through a call: an abort can happen during any await, which narrowing does not see. */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Polls the job queue one message at a time (host.json batchSize 1) until the dev host stops. */
+async function pollQueue(
+  definition: FunctionDefinition,
+  queue: QueueClient,
+  poison: QueueClient,
+  signal: AbortSignal,
+  logger: Logger,
+  sink: LogSink,
+  options: PollOptions,
+): Promise<void> {
+  if (definition.kind !== "storageQueue") return;
+  const log = logger.child({ function: definition.name, queue: queue.name });
+  let idle = MIN_POLL_MS;
+  while (!signal.aborted) {
+    let item: DequeuedMessageItem | undefined;
+    try {
+      const received = await queue.receiveMessages({
+        numberOfMessages: 1,
+        visibilityTimeout: MESSAGE_LEASE_SECONDS,
+      });
+      item = received.receivedMessageItems[0];
+    } catch (error) {
+      if (isAborted(signal)) break;
+      log.warn("Could not poll the job queue", { error });
+      await sleep(options.maxPollingIntervalMs, signal);
+      continue;
+    }
+    if (!item) {
+      // Back off like the host: doubling up to maxPollingInterval while the queue is empty.
+      await sleep(idle, signal);
+      idle = Math.min(idle * 2, options.maxPollingIntervalMs);
+      continue;
+    }
+    idle = MIN_POLL_MS;
+    await processMessage(definition, item, queue, poison, log, sink, options).catch((error: unknown) => {
+      log.error("Queue message handling failed", { error, messageId: item.messageId });
+    });
+  }
+}
+
+async function processMessage(
+  definition: Extract<FunctionDefinition, { kind: "storageQueue" }>,
+  item: DequeuedMessageItem,
+  queue: QueueClient,
+  poison: QueueClient,
+  log: Logger,
+  sink: LogSink,
+  options: PollOptions,
+): Promise<void> {
+  let popReceipt = item.popReceipt;
+  const toPoison = async (): Promise<void> => {
+    await poison.sendMessage(item.messageText);
+    await queue.deleteMessage(item.messageId, popReceipt);
+    log.error("Job moved to the poison queue", {
+      messageId: item.messageId,
+      dequeueCount: item.dequeueCount,
+    });
+  };
+  if (item.dequeueCount > options.maxDequeueCount) {
+    await toPoison();
+    return;
+  }
+  // The trigger hands the function the decoded message: an object for JSON, else the text.
+  const text = Buffer.from(item.messageText, "base64").toString("utf8");
+  let entry: unknown = text;
+  try {
+    entry = JSON.parse(text) as unknown;
+  } catch {
+    // not JSON: the text itself
+  }
+  const context = invocationContext(definition.name, log, sink, {
+    id: item.messageId,
+    dequeueCount: item.dequeueCount,
+    insertionTime: item.insertedOn.toISOString(),
+    expirationTime: item.expiresOn.toISOString(),
+    nextVisibleTime: item.nextVisibleOn.toISOString(),
+    popReceipt: item.popReceipt,
+  });
+
+  let renewal: Promise<void> = Promise.resolve();
+  const keepInvisible = setInterval(() => {
+    renewal = renewal.then(async () => {
+      try {
+        const updated = await queue.updateMessage(
+          item.messageId,
+          popReceipt,
+          undefined,
+          MESSAGE_LEASE_SECONDS,
+        );
+        if (updated.popReceipt) popReceipt = updated.popReceipt;
+      } catch (error) {
+        log.warn("Could not extend the job's invisibility", { error });
+      }
+    });
+  }, MESSAGE_RENEW_MS);
+  let failure: unknown;
+  try {
+    await definition.options.handler(entry, context);
+  } catch (error) {
+    failure = error ?? new Error("the worker failed");
+  } finally {
+    clearInterval(keepInvisible);
+    await renewal;
+  }
+  if (failure === undefined) {
+    await queue.deleteMessage(item.messageId, popReceipt);
+    return;
+  }
+  log.warn("Worker failed", { error: failure, dequeueCount: item.dequeueCount });
+  if (item.dequeueCount >= options.maxDequeueCount) await toPoison();
+  else await queue.updateMessage(item.messageId, popReceipt, undefined, options.retryDelaySeconds);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timer
+
+async function runTimer(
+  definition: FunctionDefinition,
+  schedule: Schedule,
+  signal: AbortSignal,
+  logger: Logger,
+  sink: LogSink,
+): Promise<void> {
+  if (definition.kind !== "timer") return;
+  let last: Date | undefined;
+  while (!signal.aborted) {
+    const next = schedule.next(new Date());
+    // Long waits are re-armed in steps; each step ends early when the dev host stops.
+    while (!isAborted(signal) && Date.now() < next.getTime())
+      await sleep(Math.min(next.getTime() - Date.now(), MAX_TIMEOUT_MS), signal);
+    if (isAborted(signal)) break;
+    const timer: Timer = {
+      isPastDue: false,
+      schedule: { adjustForDST: false },
+      scheduleStatus: {
+        last: (last ?? next).toISOString(),
+        next: schedule.next(next).toISOString(),
+        lastUpdated: new Date().toISOString(),
+      },
+    };
+    last = next;
+    try {
+      await definition.options.handler(timer, invocationContext(definition.name, logger, sink));
+    } catch (error) {
+      logger.error("Timer function failed", { error, function: definition.name });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+export const DEV_HELP = `Usage: npm run dev -- [--port P] [--rows N] [--seed S] [--settings FILE] [--no-timer]
+
+Serves POST/GET /api/exports and GET /api/exports/{runId} on http://127.0.0.1:P (default ${DEFAULT_DEV_PORT}),
+runs the queue worker and the nightly timer. Settings come from the environment (and FILE, a
+local.settings.json, for names the environment does not set). Without EXPORT_STORAGE_* it starts
+Azurite; without PARTNER_CENTER_BASE_URL it starts an HTTPS Partner Center simulator with N rows.`;
+
+/** Values of a local.settings.json, for settings the environment does not set. */
+function readLocalSettings(file: string): Env {
+  const parsed = JSON.parse(readFileSync(file, "utf8")) as { Values?: Record<string, unknown> };
+  const values: Env = {};
+  for (const [k, v] of Object.entries(parsed.Values ?? {})) if (typeof v === "string") values[k] = v;
+  return values;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        port: { type: "string" },
+        rows: { type: "string" },
+        seed: { type: "string" },
+        settings: { type: "string" },
+        "no-timer": { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`dev: ${error instanceof Error ? error.message : String(error)}\n${DEV_HELP}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${DEV_HELP}\n`);
+    return 0;
+  }
+  const whole = (name: string, text: string | undefined, max: number): number | undefined => {
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || Number(text) > max)
+      throw new SettingsError([`--${name} must be a whole number up to ${max}`]);
+    return Number(text);
+  };
+  const env: Env = { ...(values.settings ? readLocalSettings(values.settings) : {}), ...process.env };
+  let host: DevHost;
+  try {
+    const port = whole("port", values.port, 65_535);
+    const rows = whole("rows", values.rows, 10_000_000);
+    const seed = whole("seed", values.seed, 2 ** 31);
+    host = await startDevHost({
+      env,
+      ...(port !== undefined ? { port } : {}),
+      ...(rows !== undefined ? { rows } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      timer: !values["no-timer"],
+    });
+  } catch (error) {
+    if (error instanceof SettingsError) {
+      process.stderr.write(`dev: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  process.stdout.write(
+    `\nreferrals-export dev host: ${host.url}/api/exports\n  try: curl -i -X POST ${host.url}/api/exports -H 'content-type: application/json' -d '{}'\n\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await host.stop();
+  return 0;
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(realpathSync(entry)).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(
+        `dev: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}

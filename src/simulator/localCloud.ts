@@ -1,0 +1,109 @@
+import { createDataset, createMutableDataset, type MutableDataset } from "./dataset.js";
+import { EntraSimulator, type DeviceCodeApproval } from "./entraRoute.js";
+import { KeyVaultSimulator } from "./keyVaultRoute.js";
+import { createPartnerCenterRoute, type NextLinkMode, type PartnerCenterSimulator } from "./partnerCenterRoute.js";
+import { startSimulatorServer, type SimulatorServer } from "./server.js";
+import { createSimulatorTls, type SimulatorTls } from "./tls.js";
+import { TokenRegistry, type SimulatedUser, type TokenRegistryOptions } from "./tokenRegistry.js";
+
+/** Fixed identifiers of the simulated tenant; not secrets of any real tenant. */
+export const LOCAL_TENANT_ID = "7d2f4c1a-3b5e-4f60-9a8b-0c1d2e3f4a5b";
+export const LOCAL_CLIENT_ID = "3c8e9f10-2a4b-4c6d-8e0f-1a2b3c4d5e6f";
+export const LOCAL_KEY_VAULT_CLIENT_ID = "9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+export const LOCAL_USER: SimulatedUser = {
+  username: "partner.admin@contoso.example",
+  oid: "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+  name: "Partner Admin",
+};
+export const LOCAL_CLIENT_SECRET_NAME = "partner-center-client-secret";
+
+export interface LocalCloudOptions {
+  readonly rows: number;
+  readonly seed?: number;
+  /** Data set dates fall before this instant (default: start of today, UTC). */
+  readonly end?: string;
+  readonly latencyMs?: number;
+  readonly faults?: string;
+  readonly nextLinkMode?: NextLinkMode;
+  readonly port?: number;
+  readonly tlsDir?: string;
+  readonly registry?: TokenRegistryOptions;
+  readonly deviceCodeApproval?: DeviceCodeApproval;
+}
+
+/** Partner Center, Entra ID and Key Vault played by one HTTPS server on loopback. */
+export interface LocalCloud {
+  readonly url: string;
+  readonly tls: SimulatorTls;
+  readonly server: SimulatorServer;
+  readonly registry: TokenRegistry;
+  readonly entra: EntraSimulator;
+  readonly vault: KeyVaultSimulator;
+  readonly partnerCenter: PartnerCenterSimulator;
+  readonly dataset: MutableDataset;
+  /** The product's settings (env vars) that point it at this simulator. */
+  settingsEnv(): Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
+  const tls = await createSimulatorTls(options.tlsDir);
+  const registry = new TokenRegistry(options.registry);
+  // Random per start: the simulated app's secrets live only in this process and its vault.
+  const clientSecret = `local-${crypto.randomUUID()}`;
+  const keyVaultClientSecret = `local-${crypto.randomUUID()}`;
+  const entra = new EntraSimulator({
+    registry,
+    tenantId: LOCAL_TENANT_ID,
+    user: LOCAL_USER,
+    apps: [
+      { clientId: LOCAL_CLIENT_ID, clientSecret, allowPublicClientFlows: true },
+      { clientId: LOCAL_KEY_VAULT_CLIENT_ID, clientSecret: keyVaultClientSecret },
+    ],
+    deviceCodeApproval: options.deviceCodeApproval ?? "after-first-poll",
+    deviceCodeIntervalSeconds: 0,
+  });
+  const vault = new KeyVaultSimulator({ registry, tenantId: LOCAL_TENANT_ID });
+  vault.seedSecret(LOCAL_CLIENT_SECRET_NAME, clientSecret, { contentType: "text/plain" });
+  const dataset = createMutableDataset(
+    createDataset({ size: options.rows, seed: options.seed ?? 1, ...(options.end ? { end: options.end } : {}) }),
+  );
+  const partnerCenter = createPartnerCenterRoute({
+    dataset,
+    tokenVerifier: registry,
+    ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
+    ...(options.faults !== undefined ? { faults: options.faults } : {}),
+    ...(options.nextLinkMode !== undefined ? { nextLinkMode: options.nextLinkMode } : {}),
+  });
+  const server = await startSimulatorServer({
+    routes: [partnerCenter.route, entra.route, vault.route],
+    tls: { key: tls.key, cert: tls.cert },
+    ...(options.port !== undefined ? { port: options.port } : {}),
+  });
+  return {
+    url: server.url,
+    tls,
+    server,
+    registry,
+    entra,
+    vault,
+    partnerCenter,
+    dataset,
+    settingsEnv: () => ({
+      LOCAL_MODE: "true",
+      LOCAL_CA_CERT_FILE: tls.caFile,
+      PARTNER_CENTER_BASE_URL: server.url,
+      PARTNER_CENTER_AUTHORITY_HOST: server.url,
+      AZURE_TENANT_ID: LOCAL_TENANT_ID,
+      PARTNER_CENTER_CLIENT_ID: LOCAL_CLIENT_ID,
+      PARTNER_CENTER_CREDENTIAL: "secret",
+      PARTNER_CENTER_CLIENT_SECRET_NAME: LOCAL_CLIENT_SECRET_NAME,
+      KEY_VAULT_URL: server.url,
+      // DefaultAzureCredential -> EnvironmentCredential against the simulated Entra ID, for Key Vault.
+      AZURE_CLIENT_ID: LOCAL_KEY_VAULT_CLIENT_ID,
+      AZURE_CLIENT_SECRET: keyVaultClientSecret,
+      AZURE_AUTHORITY_HOST: server.url,
+    }),
+    close: () => server.close(),
+  };
+}
