@@ -50,7 +50,12 @@ export async function authCommand(
   let port: number | undefined;
   if (v.port !== undefined) {
     port = Number(v.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError("--port must be a TCP port (1-65535)");
+    if (!Number.isInteger(port) || port < 1 || port > 65_535)
+      throw new UsageError("--port must be a TCP port (1-65535)");
   }
-  return authLogin(options, v["auth-code"] ? { kind: "auth-code", ...(port !== undefined ? { port } : {}) } : { kind: "device-code" }, io);
+  return authLogin(
+    options,
+    v["auth-code"] ? { kind: "auth-code", ...(port !== undefined ? { port } : {}) } : { kind: "device-code" },
+    io,
+  );
 }

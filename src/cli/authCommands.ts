@@ -63,11 +63,16 @@ export async function authStatus(options: AuthOptions, io: CliIo): Promise<numbe
     io.out(`Tenant:         ${report.tenantId}`);
     io.out(`Authority:      ${report.authority}`);
     io.out(`App (client):   ${report.clientId}`);
-    io.out(`Token cache:    Key Vault ${report.keyVaultUrl} secret '${report.secretName}'${report.stored ? "" : " (not stored)"}`);
+    io.out(
+      `Token cache:    Key Vault ${report.keyVaultUrl} secret '${report.secretName}'${report.stored ? "" : " (not stored)"}`,
+    );
     if (report.stored) {
       io.out(`Account:        ${report.account ?? "(unknown)"}`);
-      if (report.consentFlow !== undefined) io.out(`Consented with: ${report.consentFlow} (${report.clientType ?? "confidential"} client)`);
-      io.out(`Last refreshed: ${report.lastRefreshed?.toISOString() ?? "(unknown)"}${report.secretVersion ? ` (version ${report.secretVersion})` : ""}`);
+      if (report.consentFlow !== undefined)
+        io.out(`Consented with: ${report.consentFlow} (${report.clientType ?? "confidential"} client)`);
+      io.out(
+        `Last refreshed: ${report.lastRefreshed?.toISOString() ?? "(unknown)"}${report.secretVersion ? ` (version ${report.secretVersion})` : ""}`,
+      );
     }
     const token = report.token;
     if (token.ok) {
@@ -90,6 +95,8 @@ function reportFailure(error: unknown, io: CliIo, command: string): number {
     io.err(error.message);
     return isConsentRequired(error) ? EXIT_CONSENT_REQUIRED : EXIT_FAILURE;
   }
-  io.err(`${command} failed: ${error instanceof Error ? (error.message.split("\n")[0] ?? error.name) : String(error)}`);
+  io.err(
+    `${command} failed: ${error instanceof Error ? (error.message.split("\n")[0] ?? error.name) : String(error)}`,
+  );
   return EXIT_FAILURE;
 }

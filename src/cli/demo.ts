@@ -60,7 +60,9 @@ async function main(): Promise<number> {
       EXPORT_PROFILES: JSON.stringify(PROFILES),
       LOG_LEVEL: "warn",
     };
-    console.log(`Azurite blob endpoint http://127.0.0.1:${azurite.blobPort}, simulator ${cloud.url} (50,000 referrals)`);
+    console.log(
+      `Azurite blob endpoint http://127.0.0.1:${azurite.blobPort}, simulator ${cloud.url} (50,000 referrals)`,
+    );
 
     step("referrals-export auth login --device-code   (the simulator approves the code)");
     const login = await run(["auth", "login", "--device-code"], env);
@@ -71,10 +73,13 @@ async function main(): Promise<number> {
     for (const profile of PROFILES) {
       step(`referrals-export export --profile ${profile.name}`);
       const result = await run(["export", "--profile", profile.name, "--json"], env);
-      if (result.code !== 0) throw new Error(`export of ${profile.name} failed (exit ${result.code}):\n${result.err}`);
+      if (result.code !== 0)
+        throw new Error(`export of ${profile.name} failed (exit ${result.code}):\n${result.err}`);
       const manifest = JSON.parse(result.out) as Manifest;
       summaries.push(manifest);
-      console.log(`run ${manifest.runId}: ${manifest.rowCount.toLocaleString("en-US")} rows in ${manifest.pages} page(s)`);
+      console.log(
+        `run ${manifest.runId}: ${manifest.rowCount.toLocaleString("en-US")} rows in ${manifest.pages} page(s)`,
+      );
     }
 
     step("referrals-export auth status");
@@ -83,7 +88,9 @@ async function main(): Promise<number> {
 
     step(`Copying the container to ${OUTPUT}/`);
     await rm(OUTPUT, { recursive: true, force: true });
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(CONTAINER);
+    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+      CONTAINER,
+    );
     let files = 0;
     for await (const blob of container.listBlobsFlat()) {
       const target = join(OUTPUT, ...blob.name.split("/"));
@@ -95,17 +102,29 @@ async function main(): Promise<number> {
     console.log(`${files} files written`);
 
     step("Summary");
-    const rows = [["profile", "run id", "rows", "file", "bytes", "sha256"]];
+    const header = ["profile", "run id", "rows", "file", "bytes", "sha256"];
+    const rows = [header];
     for (const m of summaries)
       for (const f of m.files)
-        rows.push([m.profile, m.runId, String(m.rowCount), `${m.profile}/latest/${f.path.split("/").pop() ?? ""}`, String(f.bytes), `${f.sha256.slice(0, 12)}…`]);
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+        rows.push([
+          m.profile,
+          m.runId,
+          String(m.rowCount),
+          `${m.profile}/latest/${f.path.split("/").pop() ?? ""}`,
+          String(f.bytes),
+          `${f.sha256.slice(0, 12)}…`,
+        ]);
+    const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
     for (const [i, r] of rows.entries()) {
       console.log(`| ${r.map((c, j) => c.padEnd(widths[j] ?? 0)).join(" | ")} |`);
       if (i === 0) console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
     }
-    console.log(`\nOpen ${join("demo-output", "all-referrals", "latest", "referrals.csv")} in Excel, or query it:`);
-    console.log(`  duckdb -c "select status, count(*) from 'demo-output/all-referrals/latest/referrals.csv' group by 1"`);
+    console.log(
+      `\nOpen ${join("demo-output", "all-referrals", "latest", "referrals.csv")} in Excel, or query it:`,
+    );
+    console.log(
+      `  duckdb -c "select status, count(*) from 'demo-output/all-referrals/latest/referrals.csv' group by 1"`,
+    );
     return 0;
   } finally {
     await cloud.close();

@@ -27,7 +27,10 @@ export interface ExportPlan {
 }
 
 /** Turns arguments into a validated plan, or throws UsageError naming what is wrong. */
-export function planExport(args: readonly string[], profiles: readonly ExportProfile[]): ExportPlan & { json: boolean } {
+export function planExport(
+  args: readonly string[],
+  profiles: readonly ExportProfile[],
+): ExportPlan & { json: boolean } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -47,22 +50,33 @@ export function planExport(args: readonly string[], profiles: readonly ExportPro
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  const adHoc = values.filter !== undefined || values.groupby !== undefined || values["aggregation-level"] !== undefined;
+  const adHoc =
+    values.filter !== undefined || values.groupby !== undefined || values["aggregation-level"] !== undefined;
   let formats: ExportFormat[] | undefined;
   if (values.format !== undefined) {
     const parsed = FORMATS.safeParse(values.format.split(",").map((f) => f.trim()));
-    if (!parsed.success) throw new UsageError(`--format ${parsed.error.issues[0]?.message ?? "is invalid"} (got '${values.format}')`);
+    if (!parsed.success)
+      throw new UsageError(
+        `--format ${parsed.error.issues[0]?.message ?? "is invalid"} (got '${values.format}')`,
+      );
     formats = parsed.data;
   }
   if (values.profile !== undefined) {
     if (adHoc || values.name !== undefined)
-      throw new UsageError("--profile cannot be combined with --filter, --groupby, --aggregation-level or --name");
+      throw new UsageError(
+        "--profile cannot be combined with --filter, --groupby, --aggregation-level or --name",
+      );
     const profile = profiles.find((p) => p.name === values.profile);
     if (!profile)
       throw new UsageError(
         `unknown profile '${values.profile.slice(0, 80)}' (EXPORT_PROFILES has: ${profiles.map((p) => p.name).join(", ") || "none"})`,
       );
-    return { profile: profile.name, query: profile.query, formats: formats ?? profile.formats, json: values.json };
+    return {
+      profile: profile.name,
+      query: profile.query,
+      formats: formats ?? profile.formats,
+      json: values.json,
+    };
   }
   const name = PROFILE_NAME.safeParse(values.name ?? "adhoc");
   if (!name.success) throw new UsageError(`--name ${name.error.issues[0]?.message ?? "is invalid"}`);
@@ -96,7 +110,9 @@ export async function exportCommand(
     if (!io.interactive || Date.now() - lastProgress < 500) return;
     lastProgress = Date.now();
     const rate = p.elapsedMs > 0 ? Math.round((p.rows * 1000) / p.elapsedMs) : 0;
-    process.stderr.write(`\r${p.pages} pages, ${p.rows.toLocaleString("en-US")} rows, ${rate.toLocaleString("en-US")} rows/s   `);
+    process.stderr.write(
+      `\r${p.pages} pages, ${p.rows.toLocaleString("en-US")} rows, ${rate.toLocaleString("en-US")} rows/s   `,
+    );
   };
   let result: ExportResult;
   try {
@@ -126,11 +142,13 @@ export async function exportCommand(
     io.out(JSON.stringify(m, null, 2));
     return EXIT.ok;
   }
-  io.out(`Export ${m.runId} succeeded: ${m.rowCount.toLocaleString("en-US")} rows in ${m.pages} page(s), ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  for (const f of m.files) io.out(`  ${f.path}  ${f.bytes.toLocaleString("en-US")} bytes  sha256 ${f.sha256.slice(0, 16)}…`);
+  io.out(
+    `Export ${m.runId} succeeded: ${m.rowCount.toLocaleString("en-US")} rows in ${m.pages} page(s), ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  for (const f of m.files)
+    io.out(`  ${f.path}  ${f.bytes.toLocaleString("en-US")} bytes  sha256 ${f.sha256.slice(0, 16)}…`);
   io.out(`  ${result.manifestPath}`);
   io.out(`  latest: ${m.profile}/latest/`);
   for (const w of m.integrity.warnings) io.err(`warning: ${w}`);
   return EXIT.ok;
 }
-

@@ -70,7 +70,9 @@ export async function runCli(
         if (rest.includes("--help")) return help(io, SIMULATE_HELP);
         return await simulateCommand(rest, io);
       default:
-        throw new UsageError(`unknown command '${command.slice(0, 40)}' (try: export, runs list, auth login, auth status, simulate)`);
+        throw new UsageError(
+          `unknown command '${command.slice(0, 40)}' (try: export, runs list, auth login, auth status, simulate)`,
+        );
     }
   } catch (error) {
     if (error instanceof UsageError) {
@@ -92,7 +94,8 @@ function help(io: CliIo, text: string): number {
   return EXIT.ok;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (invokedDirectly) {
   process.exitCode = await runCli(process.argv.slice(2));
 }

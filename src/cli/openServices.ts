@@ -11,6 +11,7 @@ export function openServices(settings: Settings): Services {
   const logger = createLogger(settings.logLevel);
   return createServices(settings, {
     logger,
-    createPartnerCenterCredential: (s, locks) => createPartnerCenterCredential(authOptionsFromSettings(s, locks, logger)),
+    createPartnerCenterCredential: (s, locks) =>
+      createPartnerCenterCredential(authOptionsFromSettings(s, locks, logger)),
   });
 }

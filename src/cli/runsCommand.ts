@@ -18,12 +18,17 @@ export async function runsCommand(
   open: (settings: Settings) => Services = openServices,
 ): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== "list") throw new UsageError(`unknown runs command '${(sub ?? "").slice(0, 40)}' (try: runs list)`);
+  if (sub !== "list")
+    throw new UsageError(`unknown runs command '${(sub ?? "").slice(0, 40)}' (try: runs list)`);
   let values;
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { profile: { type: "string" }, limit: { type: "string", default: "20" }, json: { type: "boolean", default: false } },
+      options: {
+        profile: { type: "string" },
+        limit: { type: "string", default: "20" },
+        json: { type: "boolean", default: false },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -31,11 +36,13 @@ export async function runsCommand(
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError("--limit must be a whole number from 1 to 1000");
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+    throw new UsageError("--limit must be a whole number from 1 to 1000");
   const settings = loadSettings(env);
   const profiles = values.profile !== undefined ? [values.profile] : settings.profiles.map((p) => p.name);
   for (const p of profiles) {
-    if (!PROFILE_NAME.safeParse(p).success) throw new UsageError(`--profile '${p.slice(0, 80)}' is not a valid profile name`);
+    if (!PROFILE_NAME.safeParse(p).success)
+      throw new UsageError(`--profile '${p.slice(0, 80)}' is not a valid profile name`);
   }
   const { exportContainer } = open(settings);
   const manifests: Manifest[] = [];
@@ -57,15 +64,41 @@ export async function runsCommand(
   manifests.sort((a, b) => (a.runId < b.runId ? 1 : -1));
   const shown = manifests.slice(0, limit);
   if (values.json) {
-    io.out(JSON.stringify(shown.map(({ runId, profile, trigger, rowCount, startedAt, completedAt, files }) => ({ runId, profile, trigger, rowCount, startedAt, completedAt, files })), null, 2));
+    io.out(
+      JSON.stringify(
+        shown.map(({ runId, profile, trigger, rowCount, startedAt, completedAt, files }) => ({
+          runId,
+          profile,
+          trigger,
+          rowCount,
+          startedAt,
+          completedAt,
+          files,
+        })),
+        null,
+        2,
+      ),
+    );
     return EXIT.ok;
   }
   if (shown.length === 0) {
     io.out("No published runs yet.");
     return EXIT.ok;
   }
-  io.out(["run id".padEnd(24), "profile".padEnd(20), "trigger".padEnd(7), "rows".padStart(10), "completed"].join("  "));
+  io.out(
+    ["run id".padEnd(24), "profile".padEnd(20), "trigger".padEnd(7), "rows".padStart(10), "completed"].join(
+      "  ",
+    ),
+  );
   for (const m of shown)
-    io.out([m.runId.padEnd(24), m.profile.padEnd(20), m.trigger.padEnd(7), String(m.rowCount).padStart(10), m.completedAt].join("  "));
+    io.out(
+      [
+        m.runId.padEnd(24),
+        m.profile.padEnd(20),
+        m.trigger.padEnd(7),
+        String(m.rowCount).padStart(10),
+        m.completedAt,
+      ].join("  "),
+    );
   return EXIT.ok;
 }

@@ -9,14 +9,25 @@ Serves Partner Center referrals analytics, an Entra ID token endpoint and a Key 
 endpoint over HTTPS on 127.0.0.1, with a deterministic data set of N referrals. Prints the
 settings that point the exporter at it. Stops on Ctrl-C.`;
 
-function intOption(name: string, value: string | undefined, min: number, max: number, fallback: number): number {
+function intOption(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+  if (!/^\d+$/.test(value) || n < min || n > max)
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
   return n;
 }
 
-export async function simulateCommand(args: readonly string[], io: CliIo, stop?: AbortSignal): Promise<number> {
+export async function simulateCommand(
+  args: readonly string[],
+  io: CliIo,
+  stop?: AbortSignal,
+): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({

@@ -72,7 +72,9 @@ const intIn = (name: string, min: number, max: number) =>
     .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
 
 const httpsUrl = (name: string) =>
-  z.url({ error: () => `${name} must be an absolute URL` }).refine((u) => !/[?#]/.test(u), `${name} must not carry a query or fragment`);
+  z
+    .url({ error: () => `${name} must be an absolute URL` })
+    .refine((u) => !/[?#]/.test(u), `${name} must not carry a query or fragment`);
 
 /** Six-field NCRONTAB (with seconds), as Azure Functions timers use. */
 const ncrontab = z
@@ -112,7 +114,10 @@ const envSchema = z.object({
   KEY_VAULT_URL: httpsUrl("KEY_VAULT_URL").optional(),
   TOKEN_CACHE_SECRET_NAME: z
     .string()
-    .regex(/^[0-9a-zA-Z-]{1,127}$/, "TOKEN_CACHE_SECRET_NAME must be 1-127 characters of 0-9, a-z, A-Z and '-'")
+    .regex(
+      /^[0-9a-zA-Z-]{1,127}$/,
+      "TOKEN_CACHE_SECRET_NAME must be 1-127 characters of 0-9, a-z, A-Z and '-'",
+    )
     .default("partner-center-token-cache"),
   EXPORT_STORAGE_ACCOUNT_URL: httpsUrl("EXPORT_STORAGE_ACCOUNT_URL").optional(),
   EXPORT_STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
@@ -161,7 +166,10 @@ export function loadSettings(env: Env = process.env): Settings {
     }
     // Profiles are checked too, so one start-up names every bad setting.
     if (!problems.some((p) => p.startsWith("EXPORT_PROFILES")))
-      parseProfiles(typeof raw.EXPORT_PROFILES === "string" ? raw.EXPORT_PROFILES : "[{\"name\":\"all-referrals\"}]", problems);
+      parseProfiles(
+        typeof raw.EXPORT_PROFILES === "string" ? raw.EXPORT_PROFILES : '[{"name":"all-referrals"}]',
+        problems,
+      );
     throw new SettingsError(problems);
   }
   const e = parsed.data;
@@ -177,7 +185,8 @@ export function loadSettings(env: Env = process.env): Settings {
     const problem = value === undefined ? undefined : remoteUrlProblem(name, value, localMode);
     if (problem) problems.push(problem);
   }
-  if (e.LOCAL_CA_CERT_FILE && !localMode) problems.push("LOCAL_CA_CERT_FILE is only allowed with LOCAL_MODE=true");
+  if (e.LOCAL_CA_CERT_FILE && !localMode)
+    problems.push("LOCAL_CA_CERT_FILE is only allowed with LOCAL_MODE=true");
 
   let storage: StorageTarget | undefined;
   if (e.EXPORT_STORAGE_CONNECTION_STRING && e.EXPORT_STORAGE_ACCOUNT_URL) {
@@ -196,7 +205,8 @@ export function loadSettings(env: Env = process.env): Settings {
   const profiles = parseProfiles(e.EXPORT_PROFILES, problems);
 
   let appCredential: AppCredentialSetting;
-  if (e.PARTNER_CENTER_CREDENTIAL === "secret") appCredential = { kind: "secret", secretName: e.PARTNER_CENTER_CLIENT_SECRET_NAME };
+  if (e.PARTNER_CENTER_CREDENTIAL === "secret")
+    appCredential = { kind: "secret", secretName: e.PARTNER_CENTER_CLIENT_SECRET_NAME };
   else if (e.PARTNER_CENTER_CREDENTIAL === "certificate")
     appCredential = { kind: "certificate", certificateName: e.PARTNER_CENTER_CERTIFICATE_NAME };
   else
@@ -209,7 +219,9 @@ export function loadSettings(env: Env = process.env): Settings {
   return {
     cloud: e.PARTNER_CENTER_CLOUD,
     partnerCenterBaseUrl: baseUrl.replace(/\/+$/, ""),
-    ...(e.PARTNER_CENTER_AUTHORITY_HOST ? { authorityHost: e.PARTNER_CENTER_AUTHORITY_HOST.replace(/\/+$/, "") } : {}),
+    ...(e.PARTNER_CENTER_AUTHORITY_HOST
+      ? { authorityHost: e.PARTNER_CENTER_AUTHORITY_HOST.replace(/\/+$/, "") }
+      : {}),
     ...(e.AZURE_TENANT_ID ? { tenantId: e.AZURE_TENANT_ID } : {}),
     ...(e.PARTNER_CENTER_CLIENT_ID ? { clientId: e.PARTNER_CENTER_CLIENT_ID } : {}),
     appCredential,
@@ -236,7 +248,8 @@ export function loadSettings(env: Env = process.env): Settings {
 export function requireAuthSettings(settings: Settings): void {
   const missing: string[] = [];
   if (!settings.tenantId) missing.push("AZURE_TENANT_ID is missing (the partner's Entra tenant id)");
-  if (!settings.clientId) missing.push("PARTNER_CENTER_CLIENT_ID is missing (the app registration's client id)");
+  if (!settings.clientId)
+    missing.push("PARTNER_CENTER_CLIENT_ID is missing (the app registration's client id)");
   if (!settings.keyVaultUrl) missing.push("KEY_VAULT_URL is missing (https://<vault>.vault.azure.net)");
   if (missing.length > 0) throw new SettingsError(missing);
 }
@@ -252,7 +265,8 @@ function remoteUrlProblem(name: string, value: string, localMode: boolean): stri
     return undefined;
   }
   if (url.protocol !== "https:") return `${name} must use https (http is only allowed with LOCAL_MODE=true)`;
-  if (isLoopbackHost(url.hostname)) return `${name} points at this machine (${url.hostname}); that needs LOCAL_MODE=true`;
+  if (isLoopbackHost(url.hostname))
+    return `${name} points at this machine (${url.hostname}); that needs LOCAL_MODE=true`;
   return undefined;
 }
 
@@ -266,7 +280,9 @@ function parseProfiles(text: string, problems: string[]): ExportProfile[] {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    problems.push(`EXPORT_PROFILES is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    problems.push(
+      `EXPORT_PROFILES is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+    );
     return [];
   }
   const list = z.array(z.unknown()).min(1).safeParse(json);
@@ -310,4 +326,3 @@ function parseProfiles(text: string, problems: string[]): ExportProfile[] {
   });
   return profiles;
 }
-

@@ -72,7 +72,11 @@ const MAX_DROPPED_FIELDS = 100;
 export async function runExport(job: ExportJob, env: ExportEnvironment): Promise<ExportResult> {
   const now = env.now ?? (() => new Date());
   const startedAt = now();
-  const logger = (env.logger ?? silentLogger).child({ runId: job.runId, correlationId: job.correlationId, profile: job.profile });
+  const logger = (env.logger ?? silentLogger).child({
+    runId: job.runId,
+    correlationId: job.correlationId,
+    profile: job.profile,
+  });
   const folder = runFolder(job.profile, job.runId);
   const grouped = (job.query.groupby?.length ?? 0) > 0;
   const stats: PagingStats = { pages: 0, throttled: 0, retries: 0, concurrency: 1 };
@@ -91,7 +95,11 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   let rowCount = 0;
   let totalReported: number | undefined;
 
-  logger.info("Export started", { trigger: job.trigger, formats: job.formats, query: describeQuery(job.query) });
+  logger.info("Export started", {
+    trigger: job.trigger,
+    formats: job.formats,
+    query: describeQuery(job.query),
+  });
   try {
     const pages = env.client.listReferrals(
       job.query,
@@ -139,11 +147,18 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     const written = await Promise.all(sinks.map((s) => s.upload));
 
     const warnings: string[] = [];
-    const countMatches = totalReported === undefined ? null : totalReported === rowCount + duplicates || totalReported === rowCount;
+    const countMatches =
+      totalReported === undefined
+        ? null
+        : totalReported === rowCount + duplicates || totalReported === rowCount;
     if (countMatches === false)
-      warnings.push(`Partner Center reported ${totalReported ?? 0} rows but the export received ${rowCount + duplicates}`);
+      warnings.push(
+        `Partner Center reported ${totalReported ?? 0} rows but the export received ${rowCount + duplicates}`,
+      );
     if (duplicates > 0)
-      warnings.push(`${duplicates} duplicate referral id(s) arrived (the data changed while paging) and were removed`);
+      warnings.push(
+        `${duplicates} duplicate referral id(s) arrived (the data changed while paging) and were removed`,
+      );
     if (warnings.length > 0) {
       if (env.onCountMismatch === "fail")
         throw new ExportError(
@@ -177,7 +192,12 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       rowCount,
       totalCountReported: totalReported ?? null,
       pages: stats.pages,
-      partnerCenter: { correlationId: job.correlationId, requestIds, retries: stats.retries, throttled: stats.throttled },
+      partnerCenter: {
+        correlationId: job.correlationId,
+        requestIds,
+        retries: stats.retries,
+        throttled: stats.throttled,
+      },
       columns,
       droppedFields: [...dropped].sort(),
       integrity: { duplicatesRemoved: duplicates, countMatchesTotal: countMatches, warnings },
@@ -190,7 +210,11 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       abortSignal: signal,
     });
     await publishLatest(env.container, job.profile, manifest, text);
-    logger.info("Export succeeded", { rows: rowCount, pages: stats.pages, ms: Date.now() - startedAt.getTime() });
+    logger.info("Export succeeded", {
+      rows: rowCount,
+      pages: stats.pages,
+      ms: Date.now() - startedAt.getTime(),
+    });
     return { manifest, manifestPath };
   } catch (error) {
     abort.abort();
@@ -217,7 +241,12 @@ function openSinks(
       format === "csv"
         ? createCsvStringifier({ columns, formulaGuard: env.csvFormulaGuard, bom: env.csvBom })
         : new JsonArrayStream();
-    const upload = uploadMeasured(stream, env.container.getBlockBlobClient(path), CONTENT_TYPES[format], signal);
+    const upload = uploadMeasured(
+      stream,
+      env.container.getBlockBlobClient(path),
+      CONTENT_TYPES[format],
+      signal,
+    );
     upload.catch(() => undefined);
     return { format, path, input: stream, upload };
   });
@@ -256,6 +285,9 @@ async function removeRunFolder(container: ContainerClient, folder: string, logge
       if (++n > 100) break;
     }
   } catch (error) {
-    logger.warn("Could not remove the failed run's files", { folder, error: error instanceof Error ? error.message : String(error) });
+    logger.warn("Could not remove the failed run's files", {
+      folder,
+      error: error instanceof Error ? error.message : String(error),
+    });
   }
 }

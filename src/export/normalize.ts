@@ -28,7 +28,14 @@ export function normalizeReferral(row: ReferralRow): ReferralRow {
   const out: ReferralRow = {};
   for (const field of REFERRAL_FIELDS) {
     const value = row[field];
-    out[field] = value === undefined ? null : DATE_SET.has(field) ? normalizeDate(value) : field === "id" ? String(value) : value;
+    out[field] =
+      value === undefined
+        ? null
+        : DATE_SET.has(field)
+          ? normalizeDate(value)
+          : field === "id"
+            ? String(value as string | number)
+            : value;
   }
   for (const [key, value] of Object.entries(row)) if (!(key in out)) out[key] = value;
   return out;

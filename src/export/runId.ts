@@ -4,7 +4,10 @@ const RUN_ID = /^\d{8}T\d{6}Z-[a-z0-9]{6}$/;
 
 /** A run id that sorts by start time: `20261124T020000Z-k3x9qa`. */
 export function newRunId(now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
   const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
   const suffix = Array.from(randomBytes(6), (b) => alphabet[b % alphabet.length]).join("");
   return `${stamp}-${suffix}`;

@@ -34,7 +34,8 @@ function sanitize(value: unknown, depth = 0): unknown {
   if (depth > 4 || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => sanitize(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.test(k) ? "[redacted]" : sanitize(v, depth + 1);
+  for (const [k, v] of Object.entries(value))
+    out[k] = SECRET_KEYS.test(k) ? "[redacted]" : sanitize(v, depth + 1);
   return out;
 }
 
@@ -46,10 +47,19 @@ const defaultSink: LogSink = (line, level) => {
 };
 
 /** Structured JSON-lines logger with a redaction pass on every field. */
-export function createLogger(level: LogLevel = "info", sink: LogSink = defaultSink, base: LogFields = {}): Logger {
+export function createLogger(
+  level: LogLevel = "info",
+  sink: LogSink = defaultSink,
+  base: LogFields = {},
+): Logger {
   const write = (lvl: LogLevel, message: string, fields?: LogFields): void => {
     if (ORDER[lvl] > ORDER[level]) return;
-    const record = { ts: new Date().toISOString(), level: lvl, msg: redact(message), ...(sanitize({ ...base, ...fields }) as object) };
+    const record = {
+      ts: new Date().toISOString(),
+      level: lvl,
+      msg: redact(message),
+      ...(sanitize({ ...base, ...fields }) as object),
+    };
     sink(JSON.stringify(record), lvl);
   };
   return {

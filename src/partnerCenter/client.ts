@@ -211,7 +211,10 @@ export class PartnerCenterClient {
         skip += page.rows.length;
         if (page.rows.length < this.pageSize) return;
       }
-      throw new PartnerCenterError("bad-response", "Partner Center kept returning full pages past 100,000 pages");
+      throw new PartnerCenterError(
+        "bad-response",
+        "Partner Center kept returning full pages past 100,000 pages",
+      );
     } finally {
       inner.abort();
     }
@@ -268,7 +271,10 @@ export class PartnerCenterClient {
       bearerTokenAuthenticationPolicy({ credential: this.options.credential, scopes: PARTNER_CENTER_SCOPE }),
       { phase: "Sign" },
     );
-    pipeline.addPolicy(jsonBodyPolicy, { phase: "Sign", afterPolicies: [bearerTokenAuthenticationPolicyName] });
+    pipeline.addPolicy(jsonBodyPolicy, {
+      phase: "Sign",
+      afterPolicies: [bearerTokenAuthenticationPolicyName],
+    });
     return pipeline;
   }
 
@@ -282,7 +288,8 @@ export class PartnerCenterClient {
     signal: AbortSignal,
   ): Promise<FetchedPage> {
     const remaining = options.deadline - Date.now();
-    if (remaining <= 0) throw new PartnerCenterError("deadline", "The export deadline passed before all pages were read");
+    if (remaining <= 0)
+      throw new PartnerCenterError("deadline", "The export deadline passed before all pages were read");
     const requestId = randomUUID(); // one per logical request, kept across its retries
     const request = createPipelineRequest({
       url,
@@ -310,13 +317,22 @@ export class PartnerCenterClient {
     if (response.status !== 200) throw this.statusError(response, trace);
     try {
       const page = parseReferralPage(parsedBodies.get(response), grouped);
-      this.logger.debug("Partner Center page received", { index, skip, rows: page.rows.length, requestId: trace.requestId });
+      this.logger.debug("Partner Center page received", {
+        index,
+        skip,
+        rows: page.rows.length,
+        requestId: trace.requestId,
+      });
       return { ...page, index, skip, trace };
     } catch (error) {
       if (error instanceof EnvelopeError)
-        throw new PartnerCenterError("bad-response", `Partner Center sent an unexpected page ${index}: ${error.message}`, {
-          trace,
-        });
+        throw new PartnerCenterError(
+          "bad-response",
+          `Partner Center sent an unexpected page ${index}: ${error.message}`,
+          {
+            trace,
+          },
+        );
       throw error;
     }
   }
@@ -327,9 +343,18 @@ export class PartnerCenterClient {
     let description: string | undefined;
     try {
       const body = JSON.parse(response.bodyAsText ?? "") as Record<string, unknown>;
-      code = typeof body.code === "string" ? body.code : typeof body.code === "number" ? String(body.code) : undefined;
+      code =
+        typeof body.code === "string"
+          ? body.code
+          : typeof body.code === "number"
+            ? String(body.code)
+            : undefined;
       description =
-        typeof body.description === "string" ? body.description : typeof body.message === "string" ? body.message : undefined;
+        typeof body.description === "string"
+          ? body.description
+          : typeof body.message === "string"
+            ? body.message
+            : undefined;
     } catch {
       // Not JSON; the status says enough.
     }
@@ -337,7 +362,11 @@ export class PartnerCenterClient {
     const ref = ` (MS-RequestId ${trace.requestId ?? "?"}, MS-CorrelationId ${trace.correlationId ?? "?"})`;
     const details = { status, ...(code ? { code } : {}), trace };
     if (status === 401)
-      return new PartnerCenterError("unauthorized", `Partner Center rejected the token (401)${detail}${ref}`, details);
+      return new PartnerCenterError(
+        "unauthorized",
+        `Partner Center rejected the token (401)${detail}${ref}`,
+        details,
+      );
     if (status === 403)
       return new PartnerCenterError(
         "forbidden",
@@ -345,23 +374,41 @@ export class PartnerCenterClient {
         details,
       );
     if (status === 429)
-      return new PartnerCenterError("throttled", `Partner Center kept throttling (429) until the retries ran out${detail}${ref}`, details);
+      return new PartnerCenterError(
+        "throttled",
+        `Partner Center kept throttling (429) until the retries ran out${detail}${ref}`,
+        details,
+      );
     if (status >= 500)
-      return new PartnerCenterError("server", `Partner Center failed with ${status} until the retries ran out${detail}${ref}`, details);
+      return new PartnerCenterError(
+        "server",
+        `Partner Center failed with ${status} until the retries ran out${detail}${ref}`,
+        details,
+      );
     return new PartnerCenterError("bad-request", `Partner Center answered ${status}${detail}${ref}`, details);
   }
 
   private translateError(error: unknown, trace: PartnerCenterTrace, deadline: number): Error {
     if (error instanceof PartnerCenterError) return error;
     if (Date.now() >= deadline - 5)
-      return new PartnerCenterError("deadline", "The export deadline passed while waiting for Partner Center", {
-        trace,
-        cause: error,
-      });
+      return new PartnerCenterError(
+        "deadline",
+        "The export deadline passed while waiting for Partner Center",
+        {
+          trace,
+          cause: error,
+        },
+      );
     if (error instanceof Error && error.name === "AbortError") return error;
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof RestError && error.code === "INVALID_RESPONSE_BODY")
-      return new PartnerCenterError("bad-response", `${message}, even after retries`, { trace, cause: error });
-    return new PartnerCenterError("network", `Could not reach Partner Center: ${message}`, { trace, cause: error });
+      return new PartnerCenterError("bad-response", `${message}, even after retries`, {
+        trace,
+        cause: error,
+      });
+    return new PartnerCenterError("network", `Could not reach Partner Center: ${message}`, {
+      trace,
+      cause: error,
+    });
   }
 }

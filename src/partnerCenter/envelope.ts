@@ -19,7 +19,8 @@ const rowSchema = z.record(z.string(), z.unknown());
 const nullableText = z.union([z.string(), z.null(), z.undefined()]);
 const idSchema = z.union([z.string().min(1), z.number().int()]);
 // Partner Center sends `2018-02-07T23:43:19`; tolerate fractions and an explicit zone.
-const PARTNER_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$/;
+const PARTNER_DATE =
+  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$/;
 
 const DATE_SET: ReadonlySet<string> = new Set(DATE_FIELDS);
 const TEXT_FIELDS = REFERRAL_FIELDS.filter((f) => f !== "id" && !DATE_SET.has(f));
@@ -85,6 +86,8 @@ function checkReferral(row: Record<string, unknown>, index: number): void {
     const value = row[field];
     if (value === null || value === undefined) continue;
     if (typeof value !== "string" || !PARTNER_DATE.test(value))
-      throw new EnvelopeError(`row ${index} field '${field}' is not a date: ${JSON.stringify(value).slice(0, 40)}`);
+      throw new EnvelopeError(
+        `row ${index} field '${field}' is not a date: ${JSON.stringify(value).slice(0, 40)}`,
+      );
   }
 }

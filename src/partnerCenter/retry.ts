@@ -43,14 +43,16 @@ export function partnerCenterRetryStrategy(tuning: RetryTuning): RetryStrategy {
     retry({ retryCount, response, responseError }): RetryModifiers {
       const status = response?.status;
       const transientError = responseError !== undefined && isTransientError(responseError);
-      const transientStatus = responseError === undefined && status !== undefined && TRANSIENT_STATUS.has(status);
+      const transientStatus =
+        responseError === undefined && status !== undefined && TRANSIENT_STATUS.has(status);
       if (!transientError && !transientStatus) return { skipStrategy: true };
 
       const backoff = Math.min(tuning.maxDelayMs, tuning.baseDelayMs * 2 ** retryCount);
       const hinted = retryAfterMs(response, now());
       if (status === 429) tuning.onThrottled?.(hinted);
       // Full jitter spreads parallel workers; a server hint is a floor, not a suggestion.
-      const delayMs = hinted !== undefined ? hinted + Math.floor(random() * 250) : Math.floor(random() * backoff) + 50;
+      const delayMs =
+        hinted !== undefined ? hinted + Math.floor(random() * 250) : Math.floor(random() * backoff) + 50;
       if (now() + delayMs >= tuning.deadline) return { skipStrategy: true };
       tuning.onRetry?.({
         attempt: retryCount + 1,

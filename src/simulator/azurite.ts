@@ -86,11 +86,17 @@ async function waitUntilListening(child: ChildProcess, timeoutMs: number): Promi
     }, timeoutMs);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString("utf8");
-      const ready = ["Blob", "Queue"].every((s) => new RegExp(`${s} service is successfully listening`).test(output));
+      const ready = ["Blob", "Queue"].every((s) =>
+        new RegExp(`${s} service is successfully listening`).test(output),
+      );
       if (ready) finish();
     };
     const onExit = (code: number | null): void => {
-      finish(new Error(`Azurite exited with code ${String(code)} before it was ready. Output: ${output.slice(-2000)}`));
+      finish(
+        new Error(
+          `Azurite exited with code ${String(code)} before it was ready. Output: ${output.slice(-2000)}`,
+        ),
+      );
     };
     function finish(error?: Error): void {
       clearTimeout(timer);

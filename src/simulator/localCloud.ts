@@ -1,7 +1,11 @@
 import { createDataset, createMutableDataset, type MutableDataset } from "./dataset.js";
 import { EntraSimulator, type DeviceCodeApproval } from "./entraRoute.js";
 import { KeyVaultSimulator } from "./keyVaultRoute.js";
-import { createPartnerCenterRoute, type NextLinkMode, type PartnerCenterSimulator } from "./partnerCenterRoute.js";
+import {
+  createPartnerCenterRoute,
+  type NextLinkMode,
+  type PartnerCenterSimulator,
+} from "./partnerCenterRoute.js";
 import { startSimulatorServer, type SimulatorServer } from "./server.js";
 import { createSimulatorTls, type SimulatorTls } from "./tls.js";
 import { TokenRegistry, type SimulatedUser, type TokenRegistryOptions } from "./tokenRegistry.js";
@@ -66,7 +70,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const vault = new KeyVaultSimulator({ registry, tenantId: LOCAL_TENANT_ID });
   vault.seedSecret(LOCAL_CLIENT_SECRET_NAME, clientSecret, { contentType: "text/plain" });
   const dataset = createMutableDataset(
-    createDataset({ size: options.rows, seed: options.seed ?? 1, ...(options.end ? { end: options.end } : {}) }),
+    createDataset({
+      size: options.rows,
+      seed: options.seed ?? 1,
+      ...(options.end ? { end: options.end } : {}),
+    }),
   );
   const partnerCenter = createPartnerCenterRoute({
     dataset,

@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { RecordedRequest, SimulatorRoute } from "./types.js";
@@ -93,17 +98,28 @@ async function dispatch(
     for (const route of routes) {
       if (await route(req, res, url)) return;
     }
-    sendJson(res, 404, { code: "NotFound", description: `No simulator route for ${req.method ?? "GET"} ${url.pathname}` });
+    sendJson(res, 404, {
+      code: "NotFound",
+      description: `No simulator route for ${req.method ?? "GET"} ${url.pathname}`,
+    });
   } catch (error) {
     if (!res.headersSent) {
-      sendJson(res, 500, { code: "SimulatorError", description: error instanceof Error ? error.message : String(error) });
+      sendJson(res, 500, {
+        code: "SimulatorError",
+        description: error instanceof Error ? error.message : String(error),
+      });
     } else {
       res.destroy();
     }
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",

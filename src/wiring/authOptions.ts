@@ -26,7 +26,9 @@ export function authOptionsFromSettings(
 ): AuthOptions {
   requireAuthSettings(settings);
   const managedIdentityClientId =
-    settings.appCredential.kind === "managed-identity" ? settings.appCredential.managedIdentityClientId : undefined;
+    settings.appCredential.kind === "managed-identity"
+      ? settings.appCredential.managedIdentityClientId
+      : undefined;
   return {
     cloud: settings.cloud,
     tenantId: settings.tenantId ?? "",

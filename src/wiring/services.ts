@@ -53,7 +53,8 @@ export function createServices(settings: Settings, overrides: ServiceOverrides =
   let credential: TokenCredential | undefined = overrides.partnerCenterCredential;
   const partnerCenterCredential = (): TokenCredential => {
     if (credential) return credential;
-    if (!overrides.createPartnerCenterCredential) throw new Error("no Partner Center credential is configured");
+    if (!overrides.createPartnerCenterCredential)
+      throw new Error("no Partner Center credential is configured");
     credential = overrides.createPartnerCenterCredential(settings, locksContainer);
     return credential;
   };

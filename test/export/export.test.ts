@@ -7,7 +7,12 @@ import type { Manifest } from "../../src/export/manifest.js";
 import { REFERRAL_FIELDS } from "../../src/partnerCenter/fields.js";
 import { validateQuery } from "../../src/partnerCenter/query.js";
 import { createServices } from "../../src/wiring/services.js";
-import { fixtureCredential, readAll, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import {
+  fixtureCredential,
+  readAll,
+  startExportFixture,
+  type ExportFixture,
+} from "../support/exportFixture.js";
 
 let fixture: ExportFixture | undefined;
 afterEach(async () => {
@@ -24,7 +29,8 @@ function captureIo(): CliIo & { lines: string[]; errors: string[] } {
 async function cli(f: ExportFixture, argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const io = captureIo();
   const code = await runCli(argv, f.env, io, {
-    openServices: (settings) => createServices(settings, { partnerCenterCredential: fixtureCredential, logger: f.services.logger }),
+    openServices: (settings) =>
+      createServices(settings, { partnerCenterCredential: fixtureCredential, logger: f.services.logger }),
   });
   return { code, out: io.lines.join("\n"), err: io.errors.join("\n") };
 }
@@ -48,7 +54,9 @@ describe("export to blob storage", () => {
     const manifests = manifestsIn(blobs);
     expect(manifests).toHaveLength(1);
     const [manifestPath, manifest] = manifests[0]!;
-    expect(manifestPath).toMatch(/^all-referrals\/snapshot_date=\d{4}-\d{2}-\d{2}\/run_id=\d{8}T\d{6}Z-[a-z0-9]{6}\/_manifest\.json$/);
+    expect(manifestPath).toMatch(
+      /^all-referrals\/snapshot_date=\d{4}-\d{2}-\d{2}\/run_id=\d{8}T\d{6}Z-[a-z0-9]{6}\/_manifest\.json$/,
+    );
     expect(manifest.rowCount).toBe(25_000);
     expect(manifest.totalCountReported).toBe(25_000);
     expect(manifest.pages).toBe(3);
@@ -74,7 +82,9 @@ describe("export to blob storage", () => {
     expect(JSON.parse(blobs.get("all-referrals/latest/_manifest.json")!.toString("utf8"))).toEqual(manifest);
 
     const csv = csvRows(blobs.get(manifest.files.find((f) => f.format === "csv")!.path)!);
-    const json = JSON.parse(blobs.get(manifest.files.find((f) => f.format === "json")!.path)!.toString("utf8")) as Record<string, unknown>[];
+    const json = JSON.parse(
+      blobs.get(manifest.files.find((f) => f.format === "json")!.path)!.toString("utf8"),
+    ) as Record<string, unknown>[];
     expect(csv).toHaveLength(25_000);
     expect(json).toHaveLength(25_000);
     expect(new Set(csv.map((r) => r.id)).size).toBe(25_000);
@@ -107,8 +117,12 @@ describe("export to blob storage", () => {
     ) as Record<string, unknown>[];
     const countField = manifest.columns[2]!;
     expect(manifest.columns.slice(0, 2)).toEqual(["customerMarket", "createdDate"]);
-    const json = JSON.parse(blobs.get(`by-market-month/latest/referrals.json`)!.toString("utf8")) as Record<string, unknown>[];
-    const key = (r: Record<string, unknown>): string => `${String(r.customerMarket)}|${String(r.createdDate ?? "").replace(/Z$/, "")}`;
+    const json = JSON.parse(blobs.get(`by-market-month/latest/referrals.json`)!.toString("utf8")) as Record<
+      string,
+      unknown
+    >[];
+    const key = (r: Record<string, unknown>): string =>
+      `${String(r.customerMarket as string)}|${String((r.createdDate as string | null) ?? "").replace(/Z$/, "")}`;
     const got = new Map(json.map((r) => [key(r), r[countField]]));
     const want = new Map(expected.map((r) => [key(r), Number(r[countField])]));
     expect(got).toEqual(want);
@@ -120,12 +134,24 @@ describe("export to blob storage", () => {
 
   it("keeps formulas, commas, quotes and newlines in names as data in the CSV", async () => {
     fixture = await startExportFixture({ rows: 50 });
-    const tricky = ['=HYPERLINK("http://x")', "Contoso, Ltd.", 'The "Best" Co', "Line one\nline two", "+1 Corp", "-minus", "@at", "\tTab"];
+    const tricky = [
+      '=HYPERLINK("http://x")',
+      "Contoso, Ltd.",
+      'The "Best" Co',
+      "Line one\nline two",
+      "+1 Corp",
+      "-minus",
+      "@at",
+      "\tTab",
+    ];
     tricky.forEach((name, i) => fixture!.dataset.update(fixture!.dataset.get(i).id, { customerName: name }));
     expect((await cli(fixture, ["export", "--profile", "all-referrals"])).code).toBe(0);
     const blobs = await readAll(fixture.services);
     const csv = csvRows(blobs.get("all-referrals/latest/referrals.csv")!);
-    const json = JSON.parse(blobs.get("all-referrals/latest/referrals.json")!.toString("utf8")) as Record<string, string>[];
+    const json = JSON.parse(blobs.get("all-referrals/latest/referrals.json")!.toString("utf8")) as Record<
+      string,
+      string
+    >[];
     tricky.forEach((name, i) => {
       const id = fixture!.dataset.get(i).id;
       const dangerous = /^[=+\-@\t]/.test(name);
@@ -136,7 +162,11 @@ describe("export to blob storage", () => {
   });
 
   it("retries a 429 with Retry-After and a 503 with the same MS-RequestId and still exports every row", async () => {
-    fixture = await startExportFixture({ rows: 25_000, faults: "429:1@2,503@4", env: { EXPORT_PREFETCH_PAGES: "1" } });
+    fixture = await startExportFixture({
+      rows: 25_000,
+      faults: "429:1@2,503@4",
+      env: { EXPORT_PREFETCH_PAGES: "1" },
+    });
     const started = Date.now();
     const result = await cli(fixture, ["export", "--profile", "all-referrals"]);
     expect(result.err).toBe("");
@@ -158,7 +188,10 @@ describe("export to blob storage", () => {
   });
 
   it("fails cleanly on a fault that never clears: exit 1, no manifest, latest/ keeps the previous run", async () => {
-    fixture = await startExportFixture({ rows: 25_000, env: { EXPORT_MAX_RETRIES: "2", EXPORT_PREFETCH_PAGES: "1" } });
+    fixture = await startExportFixture({
+      rows: 25_000,
+      env: { EXPORT_MAX_RETRIES: "2", EXPORT_PREFETCH_PAGES: "1" },
+    });
     expect((await cli(fixture, ["export", "--profile", "all-referrals"])).code).toBe(0);
     const before = await readAll(fixture.services);
 
@@ -172,7 +205,9 @@ describe("export to blob storage", () => {
     expect(manifestsIn(after)).toHaveLength(1);
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort()); // nothing of the failed run is left
     for (const name of ["referrals.csv", "referrals.json", "_manifest.json"]) {
-      expect(after.get(`all-referrals/latest/${name}`)?.equals(before.get(`all-referrals/latest/${name}`)!)).toBe(true);
+      expect(
+        after.get(`all-referrals/latest/${name}`)?.equals(before.get(`all-referrals/latest/${name}`)!),
+      ).toBe(true);
     }
   });
 
@@ -196,12 +231,16 @@ describe("export to blob storage", () => {
   it("names every bad setting at once with exit 2", async () => {
     fixture = await startExportFixture({ rows: 10 });
     const io = captureIo();
-    const code = await runCli(["export", "--profile", "all-referrals"], {
-      ...fixture.env,
-      EXPORT_PAGE_SIZE: "20000",
-      PARTNER_CENTER_CLOUD: "china",
-      EXPORT_PROFILES: '[{"name":"../etc"}]',
-    }, io);
+    const code = await runCli(
+      ["export", "--profile", "all-referrals"],
+      {
+        ...fixture.env,
+        EXPORT_PAGE_SIZE: "20000",
+        PARTNER_CENTER_CLOUD: "china",
+        EXPORT_PROFILES: '[{"name":"../etc"}]',
+      },
+      io,
+    );
     expect(code).toBe(2);
     const text = io.errors.join("\n");
     expect(text).toMatch(/EXPORT_PAGE_SIZE/);

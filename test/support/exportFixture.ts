@@ -6,7 +6,11 @@ import { loadSettings, type Settings } from "../../src/config/settings.js";
 import { trustLocalCa } from "../../src/config/localTrust.js";
 import { createLogger, type Logger } from "../../src/logging/logger.js";
 import { createDataset, createMutableDataset, type MutableDataset } from "../../src/simulator/dataset.js";
-import { createPartnerCenterRoute, type PartnerCenterRouteOptions, type PartnerCenterSimulator } from "../../src/simulator/partnerCenterRoute.js";
+import {
+  createPartnerCenterRoute,
+  type PartnerCenterRouteOptions,
+  type PartnerCenterSimulator,
+} from "../../src/simulator/partnerCenterRoute.js";
 import { startSimulatorServer, type SimulatorServer } from "../../src/simulator/server.js";
 import { createSimulatorTls } from "../../src/simulator/tls.js";
 import { createServices, type Services } from "../../src/wiring/services.js";
@@ -38,7 +42,9 @@ export interface ExportFixture {
 
 let containerCounter = 0;
 
-export interface FixtureOptions extends Partial<Omit<PartnerCenterRouteOptions, "dataset" | "tokenVerifier">> {
+export interface FixtureOptions extends Partial<
+  Omit<PartnerCenterRouteOptions, "dataset" | "tokenVerifier">
+> {
   readonly rows: number;
   readonly seed?: number;
   readonly env?: Record<string, string>;
@@ -52,8 +58,15 @@ export async function startExportFixture(options: FixtureOptions): Promise<Expor
     createDataset({ size: options.rows, seed: options.seed ?? 42, end: "2026-11-01T00:00:00Z" }),
   );
   const { rows: _rows, seed: _seed, env: extraEnv, ...routeOptions } = options;
-  const partnerCenter = createPartnerCenterRoute({ ...routeOptions, dataset, tokenVerifier: fixtureVerifier });
-  const server = await startSimulatorServer({ routes: [partnerCenter.route], tls: { key: tls.key, cert: tls.cert } });
+  const partnerCenter = createPartnerCenterRoute({
+    ...routeOptions,
+    dataset,
+    tokenVerifier: fixtureVerifier,
+  });
+  const server = await startSimulatorServer({
+    routes: [partnerCenter.route],
+    tls: { key: tls.key, cert: tls.cert },
+  });
   const container = `exp-${process.pid}-${++containerCounter}-${Date.now().toString(36)}`;
   const env: Record<string, string> = {
     LOCAL_MODE: "true",
