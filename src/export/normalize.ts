@@ -34,7 +34,7 @@ export function normalizeReferral(row: ReferralRow): ReferralRow {
         : DATE_SET.has(field)
           ? normalizeDate(value)
           : field === "id"
-            ? String(value as string | number)
+            ? idText(value)
             : value;
   }
   for (const [key, value] of Object.entries(row)) if (!(key in out)) out[key] = value;
@@ -60,4 +60,8 @@ export function findCountField(row: ReferralRow, groupby: readonly string[]): st
     if (typeof value === "number" || (typeof value === "string" && /^\d+$/.test(value))) return key;
   }
   return undefined;
+}
+
+function idText(value: unknown): string {
+  return typeof value === "number" ? value.toString() : (value as string);
 }

@@ -122,7 +122,7 @@ describe("export to blob storage", () => {
       unknown
     >[];
     const key = (r: Record<string, unknown>): string =>
-      `${String(r.customerMarket as string)}|${String((r.createdDate as string | null) ?? "").replace(/Z$/, "")}`;
+      `${r.customerMarket as string}|${((r.createdDate as string | null) ?? "").replace(/Z$/, "")}`;
     const got = new Map(json.map((r) => [key(r), r[countField]]));
     const want = new Map(expected.map((r) => [key(r), Number(r[countField])]));
     expect(got).toEqual(want);
