@@ -1,0 +1,149 @@
+import { X509Certificate } from "node:crypto";
+import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { generate } from "selfsigned";
+
+/** A local certificate authority and a loopback server certificate it signed. */
+export interface SimulatorTls {
+  /** The CA certificate (PEM) a client must trust to talk to the simulator. */
+  readonly caCertPem: string;
+  /** Path of a file holding `caCertPem`, for `LOCAL_CA_CERT_FILE` or `NODE_EXTRA_CA_CERTS`. */
+  readonly caFile: string;
+  /** Server private key (PEM). */
+  readonly key: string;
+  /** Server certificate (PEM) for `127.0.0.1` and `localhost`. */
+  readonly cert: string;
+}
+
+interface Bundle {
+  readonly caCertPem: string;
+  readonly key: string;
+  readonly cert: string;
+}
+
+const BUNDLE_FILE = "simulator-tls.json";
+const CA_FILE = "simulator-ca.pem";
+/** Regenerate when the server certificate has less than this left, so a long demo never hits expiry. */
+const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
+
+export function defaultSimulatorTlsDir(): string {
+  return join(tmpdir(), "referrals-export-simulator-tls");
+}
+
+/**
+ * Returns the simulator's CA and server certificate, creating them on first use and keeping them in
+ * `dir` so that every process of one test run or demo shares (and trusts) the same CA. The CA's private
+ * key is never written: it is only needed once, to sign the server certificate.
+ */
+export async function createSimulatorTls(dir: string = defaultSimulatorTlsDir()): Promise<SimulatorTls> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const bundlePath = join(dir, BUNDLE_FILE);
+  let bundle = await readBundle(bundlePath);
+  if (!bundle || !stillValid(bundle)) {
+    const fresh = await generateBundle();
+    const tmp = join(dir, `${BUNDLE_FILE}.${randomUUID()}.tmp`);
+    await writeFile(tmp, JSON.stringify(fresh), { mode: 0o600 });
+    try {
+      if (bundle) {
+        // Expired: replace it. Concurrent renewals are harmless, everyone re-reads the winner below.
+        await rename(tmp, bundlePath);
+      } else {
+        // link() fails when another process published first; its bundle then wins.
+        await link(tmp, bundlePath).catch((error: unknown) => {
+          if (!isCode(error, "EEXIST")) throw error;
+        });
+      }
+    } finally {
+      await rm(tmp, { force: true });
+    }
+    bundle = await readBundle(bundlePath);
+    if (!bundle) throw new Error(`could not read the simulator TLS bundle at ${bundlePath}`);
+  }
+  const caFile = join(dir, CA_FILE);
+  const current = await readFile(caFile, "utf8").catch(() => undefined);
+  if (current !== bundle.caCertPem) {
+    const tmp = join(dir, `${CA_FILE}.${randomUUID()}.tmp`);
+    await writeFile(tmp, bundle.caCertPem, { mode: 0o644 });
+    await rename(tmp, caFile);
+  }
+  return { caCertPem: bundle.caCertPem, caFile, key: bundle.key, cert: bundle.cert };
+}
+
+async function readBundle(path: string): Promise<Bundle | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (isCode(error, "ENOENT")) return undefined;
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<Bundle>;
+    if (
+      typeof parsed.caCertPem === "string" &&
+      typeof parsed.key === "string" &&
+      typeof parsed.cert === "string"
+    ) {
+      return { caCertPem: parsed.caCertPem, key: parsed.key, cert: parsed.cert };
+    }
+  } catch {
+    // A damaged bundle is simply regenerated.
+  }
+  return undefined;
+}
+
+function stillValid(bundle: Bundle): boolean {
+  try {
+    const cert = new X509Certificate(bundle.cert);
+    const ca = new X509Certificate(bundle.caCertPem);
+    const horizon = Date.now() + RENEW_BEFORE_MS;
+    return (
+      new Date(cert.validTo).getTime() > horizon &&
+      new Date(ca.validTo).getTime() > horizon &&
+      cert.verify(ca.publicKey)
+    );
+  } catch {
+    return false;
+  }
+}
+
+async function generateBundle(): Promise<Bundle> {
+  const notBeforeDate = new Date(Date.now() - 60_000);
+  const ca = await generate([{ name: "commonName", value: "referrals-export local simulator CA" }], {
+    algorithm: "sha256",
+    keySize: 2048,
+    notBeforeDate,
+    notAfterDate: new Date(notBeforeDate.getTime() + 2 * 365 * 24 * 3600 * 1000),
+    extensions: [
+      { name: "basicConstraints", cA: true, pathLenConstraint: 0, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
+  });
+  const server = await generate([{ name: "commonName", value: "127.0.0.1" }], {
+    algorithm: "sha256",
+    keySize: 2048,
+    notBeforeDate,
+    notAfterDate: new Date(notBeforeDate.getTime() + 365 * 24 * 3600 * 1000),
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: "basicConstraints", cA: false },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: "extKeyUsage", serverAuth: true },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 2, value: "localhost" },
+          { type: 7, ip: "127.0.0.1" },
+          { type: 7, ip: "::1" },
+        ],
+      },
+    ],
+  });
+  return { caCertPem: ca.cert, key: server.private, cert: server.cert };
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
+}
