@@ -26,6 +26,7 @@ import type { Schedule } from "../functions/ncrontab.js";
 import { PROBLEM_TYPES, problemResponse } from "../functions/problem.js";
 import {
   createFunctionRuntime,
+  delegatedCredentialOverrides,
   ensureRuntimeStorage,
   type FunctionDefinition,
   type FunctionHost,
@@ -34,11 +35,9 @@ import {
 } from "../functions/runtime.js";
 import { createLogger, type LogLevel, type LogSink, type Logger } from "../logging/logger.js";
 import { startAzurite, type AzuriteHandle } from "../simulator/azurite.js";
-import { createDataset } from "../simulator/dataset.js";
-import { createPartnerCenterRoute } from "../simulator/partnerCenterRoute.js";
-import { startSimulatorServer, type SimulatorServer } from "../simulator/server.js";
-import { createSimulatorTls } from "../simulator/tls.js";
-import { PARTNER_CENTER_AUDIENCE, TokenRegistry } from "../simulator/tokenRegistry.js";
+import { LOCAL_CLIENT_ID, LOCAL_TENANT_ID, LOCAL_USER, startLocalCloud } from "../simulator/localCloud.js";
+import type { SimulatorServer } from "../simulator/server.js";
+import { PARTNER_CENTER_AUDIENCE } from "../simulator/tokenRegistry.js";
 import { JOB_QUEUE, createServices, type ServiceOverrides } from "../wiring/services.js";
 
 const { HttpRequest, HttpResponse, InvocationContext: Context } = azureFunctions;
@@ -54,8 +53,6 @@ const MESSAGE_RENEW_MS = 30_000;
 const MIN_POLL_MS = 100;
 /** The longest timer delay Node accepts; longer waits are re-armed. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-const SIMULATOR_TENANT = "00000000-0000-0000-0000-00000000d3e1";
-const SIMULATOR_CLIENT = "00000000-0000-0000-0000-0000000000de";
 
 export interface DevHostOptions {
   /** Settings (app settings names); defaults to process.env. */
@@ -67,6 +64,8 @@ export interface DevHostOptions {
   /** Rows and seed of the built-in simulator's data set. */
   readonly rows?: number;
   readonly seed?: number;
+  /** Where the built-in simulator keeps its local CA and certificate (default: a shared temp folder). */
+  readonly tlsDir?: string;
   /** Run the nightly timer (default true) and the queue worker (default true). */
   readonly timer?: boolean;
   readonly worker?: boolean;
@@ -110,7 +109,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
         env.AzureWebJobsStorage ??= azurite.connectionString;
       }
       if (!env.PARTNER_CENTER_BASE_URL) {
-        const started = await startBuiltInSimulator(options.rows ?? 5_000, options.seed ?? 1);
+        const started = await startBuiltInSimulator(options.rows ?? 5_000, options.seed ?? 1, options.tlsDir);
         simulator = started.server;
         cleanups.push(() => started.server.close());
         credential ??= started.credential;
@@ -125,7 +124,9 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
     if (settings.localCaCertFile) trustLocalCa(settings.localCaCertFile);
     const sink = options.logSink ?? stdioSink;
     const logger = options.serviceOverrides?.logger ?? createLogger(settings.logLevel, sink);
+    // The built-in simulator's tokens, a test's credential, or the real delegated sign-in.
     const services = createServices(settings, {
+      ...(credential ? {} : delegatedCredentialOverrides(logger)),
       ...options.serviceOverrides,
       logger,
       ...(credential ? { partnerCenterCredential: credential } : {}),
@@ -181,9 +182,11 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
       simulatorUrl: simulator?.url,
       stop: () =>
         (stopped ??= (async () => {
+          logger.info("Dev host stopping");
           shutdown.abort(new Error("the dev host is stopping"));
           await Promise.allSettled(loops);
           await cleanup();
+          logger.info("Dev host stopped");
         })()),
     };
   } catch (error) {
@@ -192,39 +195,34 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
   }
 }
 
-/** An HTTPS Partner Center simulator and a credential holding tokens it accepts. */
+/**
+ * The local cloud (Partner Center, Entra ID and Key Vault on one HTTPS server) and a credential
+ * that holds delegated tokens its Entra ID issued, so no consent step is needed to start exporting.
+ */
 async function startBuiltInSimulator(
   rows: number,
   seed: number,
+  tlsDir: string | undefined,
 ): Promise<{ server: SimulatorServer; credential: TokenCredential; caFile: string }> {
-  const tls = await createSimulatorTls();
-  const registry = new TokenRegistry();
-  const partnerCenter = createPartnerCenterRoute({
-    dataset: createDataset({ size: rows, seed }),
-    tokenVerifier: registry,
-  });
-  const server = await startSimulatorServer({
-    routes: [partnerCenter.route],
-    tls: { key: tls.key, cert: tls.cert },
-  });
+  const cloud = await startLocalCloud({ rows, seed, ...(tlsDir !== undefined ? { tlsDir } : {}) });
   let current: AccessToken | undefined;
   const credential: TokenCredential = {
     getToken: () => {
       if (!current || current.expiresOnTimestamp - Date.now() < 5 * 60_000) {
-        const issued = registry.issueAccessToken({
+        const issued = cloud.registry.issueAccessToken({
           audience: PARTNER_CENTER_AUDIENCE,
           scopes: ["user_impersonation"],
           delegated: true,
-          clientId: SIMULATOR_CLIENT,
-          tenantId: SIMULATOR_TENANT,
-          userOid: randomUUID(),
+          clientId: LOCAL_CLIENT_ID,
+          tenantId: LOCAL_TENANT_ID,
+          userOid: LOCAL_USER.oid,
         });
         current = { token: issued.token, expiresOnTimestamp: Date.now() + issued.expiresInSeconds * 1000 };
       }
       return Promise.resolve(current);
     },
   };
-  return { server, credential, caFile: tls.caFile };
+  return { server: cloud.server, credential, caFile: cloud.tls.caFile };
 }
 
 // ---------------------------------------------------------------------------------------------

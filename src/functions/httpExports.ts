@@ -1,0 +1,264 @@
+import { RestError } from "@azure/core-rest-pipeline";
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { z } from "zod";
+import { FORMATS, PROFILE_NAME } from "../config/profiles.js";
+import { isRunId } from "../export/runId.js";
+import { resolveExportRequest } from "../export/runService.js";
+import { MAX_LIST_LIMIT, type RunRecord } from "../export/runStore.js";
+import type { Logger } from "../logging/logger.js";
+import { PROBLEM_TYPES, invalidRequest, jsonResponse, problemResponse, type FieldError } from "./problem.js";
+import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
+
+/** Largest POST body accepted; a request is a handful of short fields. */
+export const MAX_BODY_BYTES = 16 * 1024;
+export const DEFAULT_LIST_LIMIT = 20;
+/** Seconds a client is asked to wait between status polls of an unfinished run. */
+const POLL_AFTER_SECONDS = "5";
+
+const BODY_FIELDS = ["profile", "filter", "groupby", "aggregationLevel", "formats", "force"] as const;
+
+const exportRequestSchema = z.strictObject({
+  profile: PROFILE_NAME.optional(),
+  filter: z.string({ error: "must be a string" }).optional(),
+  groupby: z
+    .union([z.string(), z.array(z.string({ error: "must be a field name" }))], {
+      error: "must be a field name or an array of field names",
+    })
+    .optional(),
+  aggregationLevel: z.string({ error: "must be a string (day, week or month)" }).optional(),
+  formats: FORMATS.optional(),
+  force: z.boolean({ error: "must be true or false" }).optional(),
+});
+
+export const statusPath = (runId: string): string => `/api/exports/${runId}`;
+
+/** POST /api/exports and GET /api/exports share a route; GET /api/exports/{runId} reads one run. */
+export function httpExportFunctions(host: FunctionHost): FunctionDefinition[] {
+  return [
+    {
+      kind: "http",
+      name: "exports",
+      options: {
+        route: "exports",
+        methods: ["GET", "POST"],
+        authLevel: "function",
+        handler: (request, context) =>
+          guarded(host, context, (log) =>
+            request.method === "POST" ? submitExport(host, request, log) : listExports(host, request),
+          ),
+      },
+    },
+    {
+      kind: "http",
+      name: "exportStatus",
+      options: {
+        route: "exports/{runId}",
+        methods: ["GET"],
+        authLevel: "function",
+        handler: (request, context) => guarded(host, context, () => getExport(host, request)),
+      },
+    },
+  ];
+}
+
+/** Turns storage outages and bugs into problem responses instead of a bare 500. */
+async function guarded(
+  host: FunctionHost,
+  context: InvocationContext,
+  handle: (log: Logger) => Promise<HttpResponseInit>,
+): Promise<HttpResponseInit> {
+  const log = invocationLogger(context, host.settings.logLevel);
+  try {
+    return await handle(log);
+  } catch (error) {
+    log.error("Request failed", { error });
+    if (error instanceof RestError || (error as { statusCode?: unknown } | null)?.statusCode !== undefined) {
+      return problemResponse(
+        {
+          type: PROBLEM_TYPES.storageUnavailable,
+          title: "Run storage is not available",
+          status: 503,
+          detail: `Azure Storage could not be reached or refused the request; try again shortly (invocation ${context.invocationId})`,
+        },
+        { "retry-after": "30" },
+      );
+    }
+    return problemResponse({
+      type: PROBLEM_TYPES.internal,
+      title: "Internal error",
+      status: 500,
+      detail: `The request could not be completed; the logs of invocation ${context.invocationId} say why`,
+    });
+  }
+}
+
+async function submitExport(
+  host: FunctionHost,
+  request: HttpRequest,
+  log: Logger,
+): Promise<HttpResponseInit> {
+  const body = await readJsonBody(request);
+  if (!body.ok) return body.response;
+
+  const parsed = exportRequestSchema.safeParse(body.value);
+  if (!parsed.success) return invalidRequest(describeIssues(parsed.error.issues));
+  const { force, ...input } = parsed.data;
+
+  const resolution = resolveExportRequest(input, host.settings.profiles);
+  if (!resolution.ok) return invalidRequest(resolution.errors);
+
+  const runtime = await host.runtime();
+  const outcome = await runtime.runs.submit(resolution.value, {
+    trigger: "http",
+    ...(force !== undefined ? { force } : {}),
+    logger: log,
+  });
+  if (outcome.kind === "conflict") {
+    const active = outcome.active;
+    return problemResponse({
+      type: PROBLEM_TYPES.runInProgress,
+      title: "An export of this profile is already in progress",
+      status: 409,
+      detail: `Run ${active.runId} of profile '${active.profile}' is ${active.status}; follow it at ${statusPath(active.runId)}, or send "force": true to queue another run after it`,
+      runId: active.runId,
+      profile: active.profile,
+      runStatus: active.status,
+      statusUrl: statusPath(active.runId),
+    });
+  }
+  const url = statusPath(outcome.run.runId);
+  return jsonResponse(
+    202,
+    { runId: outcome.run.runId, profile: outcome.run.profile, status: outcome.run.status, statusUrl: url },
+    { location: url, "retry-after": POLL_AFTER_SECONDS },
+  );
+}
+
+async function getExport(host: FunctionHost, request: HttpRequest): Promise<HttpResponseInit> {
+  const runId = request.params.runId ?? "";
+  if (!isRunId(runId))
+    return invalidRequest([
+      { field: "runId", message: "is not a run id; run ids look like 20261124T020000Z-k3x9qa" },
+    ]);
+  const runtime = await host.runtime();
+  const run = await runtime.runs.get(runId);
+  if (!run)
+    return problemResponse({
+      type: PROBLEM_TYPES.runNotFound,
+      title: "No such export run",
+      status: 404,
+      detail: `No run with id ${runId} is recorded`,
+      runId,
+    });
+  const finished = run.status === "succeeded" || run.status === "failed";
+  return jsonResponse(
+    200,
+    runView(run, runtime.services.exportContainer),
+    finished ? {} : { "retry-after": POLL_AFTER_SECONDS },
+  );
+}
+
+async function listExports(host: FunctionHost, request: HttpRequest): Promise<HttpResponseInit> {
+  const errors: FieldError[] = [];
+  const profile = request.query.get("profile") ?? undefined;
+  if (profile !== undefined && !PROFILE_NAME.safeParse(profile).success)
+    errors.push({ field: "profile", message: "must be 1-63 characters of a-z, 0-9 and '-'" });
+  const limitText = request.query.get("limit") ?? undefined;
+  const limit = limitText === undefined ? DEFAULT_LIST_LIMIT : Number(limitText);
+  if (!/^\d{1,3}$/.test(limitText ?? "1") || limit < 1 || limit > MAX_LIST_LIMIT)
+    errors.push({ field: "limit", message: `must be a whole number from 1 to ${MAX_LIST_LIMIT}` });
+  if (errors.length > 0) return invalidRequest(errors);
+
+  const runtime = await host.runtime();
+  const runs = await runtime.runs.list({ ...(profile !== undefined ? { profile } : {}), limit });
+  return jsonResponse(200, {
+    profile: profile ?? null,
+    limit,
+    runs: runs.map((r) => runView(r, runtime.services.exportContainer)),
+  });
+}
+
+/** The public shape of a run: status, timings, result and error. */
+export function runView(
+  run: RunRecord,
+  container: { getBlobClient(name: string): { url: string } },
+): Record<string, unknown> {
+  return {
+    runId: run.runId,
+    profile: run.profile,
+    trigger: run.trigger,
+    status: run.status,
+    correlationId: run.correlationId,
+    query: run.query,
+    formats: run.formats,
+    queuedAt: run.queuedAt,
+    startedAt: run.startedAt ?? null,
+    completedAt: run.completedAt ?? null,
+    durationMs: run.durationMs ?? null,
+    attempts: run.attempts,
+    rowCount: run.rowCount ?? null,
+    manifestPath: run.manifestPath ?? null,
+    files: (run.files ?? []).map((f) => ({ ...f, url: container.getBlobClient(f.path).url })),
+    warnings: run.warnings ?? [],
+    error: run.error ?? null,
+    lastError: run.lastError ?? null,
+    statusUrl: statusPath(run.runId),
+  };
+}
+
+type BodyResult = { ok: true; value: unknown } | { ok: false; response: HttpResponseInit };
+
+/** Reads a bounded UTF-8 JSON body; an empty body is `{}` (an ad-hoc export of everything). */
+async function readJsonBody(request: HttpRequest): Promise<BodyResult> {
+  const tooLarge = (): BodyResult => ({
+    ok: false,
+    response: problemResponse({
+      type: PROBLEM_TYPES.bodyTooLarge,
+      title: "The request body is too large",
+      status: 413,
+      detail: `The body may be at most ${MAX_BODY_BYTES} bytes`,
+      errors: [{ field: "body", message: `is larger than ${MAX_BODY_BYTES} bytes` }],
+    }),
+  });
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return tooLarge();
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.byteLength > MAX_BODY_BYTES) return tooLarge();
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, response: invalidRequest([{ field: "body", message: "is not UTF-8 text" }]) };
+  }
+  if (text.trim() === "") return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    const why = error instanceof SyntaxError ? error.message.slice(0, 200) : "parse error";
+    return {
+      ok: false,
+      response: invalidRequest([{ field: "body", message: `is not valid JSON (${why})` }]),
+    };
+  }
+}
+
+function describeIssues(issues: readonly z.core.$ZodIssue[]): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys)
+        errors.push({
+          field: key.slice(0, 100),
+          message: `is not a known field (known: ${BODY_FIELDS.join(", ")})`,
+        });
+    } else if (issue.path.length === 0) {
+      errors.push({ field: "body", message: "must be a JSON object" });
+    } else {
+      const field = issue.path
+        .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+        .join("");
+      errors.push({ field, message: issue.message });
+    }
+  }
+  return errors;
+}

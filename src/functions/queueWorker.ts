@@ -1,0 +1,62 @@
+import type { InvocationContext } from "@azure/functions";
+import { JobMessageError, decodeJobMessage, type JobMessage } from "../export/jobQueue.js";
+import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
+
+/** Connection setting of the queue trigger: the host's storage (identity-based in Azure). */
+export const QUEUE_CONNECTION = "AzureWebJobsStorage";
+
+/**
+ * The worker: runs one export job. Transient failures throw so the host redelivers the job
+ * (after host.json `visibilityTimeout`) and, after `maxDequeueCount` attempts, moves it to
+ * `export-jobs-poison`; the run is marked failed on that last attempt.
+ */
+export function exportWorkerFunction(host: FunctionHost): FunctionDefinition {
+  return {
+    kind: "storageQueue",
+    name: "exportWorker",
+    options: {
+      queueName: host.jobQueueName,
+      connection: QUEUE_CONNECTION,
+      handler: (entry, context) => runJob(host, entry, context),
+    },
+  };
+}
+
+export async function runJob(host: FunctionHost, entry: unknown, context: InvocationContext): Promise<void> {
+  const log = invocationLogger(context, host.settings.logLevel);
+  const dequeueCount = readDequeueCount(context.triggerMetadata?.dequeueCount);
+  const runtime = await host.runtime();
+
+  let message: JobMessage;
+  try {
+    message = decodeJobMessage(entry);
+  } catch (error) {
+    if (!(error instanceof JobMessageError)) throw error;
+    // Retrying cannot fix a message nobody can read: keep it in the poison queue for a person.
+    log.error("Queue message is not an export job; moved to the poison queue", {
+      error: error.message,
+      runId: error.runId,
+    });
+    await runtime.jobs.sendToPoison(typeof entry === "string" ? entry : JSON.stringify(entry));
+    if (error.runId)
+      await runtime.runs.markFailed(error.runId, { reason: "bad_request", message: error.message });
+    return;
+  }
+
+  const outcome = await runtime.runs.execute(message, {
+    dequeueCount,
+    ...(host.abortSignal ? { abortSignal: host.abortSignal } : {}),
+    logger: log,
+  });
+  if (outcome.kind === "retry") {
+    const next = outcome.final ? "the job moves to the poison queue" : "the job will be retried";
+    throw new Error(
+      `Export ${message.runId} failed (${outcome.error.reason}); ${next}: ${outcome.error.message}`,
+    );
+  }
+}
+
+function readDequeueCount(value: unknown): number {
+  const n = typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN;
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
