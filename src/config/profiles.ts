@@ -15,7 +15,8 @@ export const FORMATS = z
 
 /** One export profile: the unit of scheduling and of the blob path. Query fields are validated later. */
 export const exportProfileSchema = z.strictObject({
-  name: PROFILE_NAME,
+  // `adhoc` is where exports without a profile are published.
+  name: PROFILE_NAME.refine((n) => n !== "adhoc", "'adhoc' is reserved for exports without a profile"),
   filter: z.string().optional(),
   groupby: z.union([z.string(), z.array(z.string())]).optional(),
   aggregationLevel: z.string().optional(),

@@ -157,20 +157,18 @@ const KNOWN = Object.keys(envSchema.shape);
 export function loadSettings(env: Env = process.env): Settings {
   // Empty app settings mean "not set", as the portal leaves them.
   const raw = Object.fromEntries(KNOWN.map((k) => [k, env[k] === "" ? undefined : env[k]]));
-  const parsed = envSchema.safeParse(raw);
   const problems: string[] = [];
+  let parsed = envSchema.safeParse(raw);
   if (!parsed.success) {
+    const bad = new Set<string>();
     for (const issue of parsed.error.issues) {
       const key = String(issue.path[0] ?? "");
+      bad.add(key);
       problems.push(issue.message.startsWith(key) ? issue.message : `${key}: ${issue.message}`);
     }
-    // Profiles are checked too, so one start-up names every bad setting.
-    if (!problems.some((p) => p.startsWith("EXPORT_PROFILES")))
-      parseProfiles(
-        typeof raw.EXPORT_PROFILES === "string" ? raw.EXPORT_PROFILES : '[{"name":"all-referrals"}]',
-        problems,
-      );
-    throw new SettingsError(problems);
+    // Carry on with defaults in place of the bad values, so one start-up names every bad setting.
+    parsed = envSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => !bad.has(k))));
+    if (!parsed.success) throw new SettingsError(problems);
   }
   const e = parsed.data;
   const localMode = e.LOCAL_MODE;

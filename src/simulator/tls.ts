@@ -111,16 +111,19 @@ function stillValid(bundle: Bundle): boolean {
 
 async function generateBundle(): Promise<Bundle> {
   const notBeforeDate = new Date(Date.now() - 60_000);
-  const ca = await generate([{ name: "commonName", value: "referrals-export local simulator CA" }], {
-    algorithm: "sha256",
-    keySize: 2048,
-    notBeforeDate,
-    notAfterDate: new Date(notBeforeDate.getTime() + 2 * 365 * 24 * 3600 * 1000),
-    extensions: [
-      { name: "basicConstraints", cA: true, pathLenConstraint: 0, critical: true },
-      { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-  });
+  const ca = await generate(
+    [{ name: "commonName", value: `referrals-export local simulator CA ${randomUUID().slice(0, 8)}` }],
+    {
+      algorithm: "sha256",
+      keySize: 2048,
+      notBeforeDate,
+      notAfterDate: new Date(notBeforeDate.getTime() + 2 * 365 * 24 * 3600 * 1000),
+      extensions: [
+        { name: "basicConstraints", cA: true, pathLenConstraint: 0, critical: true },
+        { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+      ],
+    },
+  );
   const server = await generate([{ name: "commonName", value: "127.0.0.1" }], {
     algorithm: "sha256",
     keySize: 2048,
