@@ -5,6 +5,7 @@ import type { ExportProfile } from "../config/settings.js";
 import { ExportError } from "../export/errors.js";
 import { runExport, type ExportProgress, type ExportResult } from "../export/exporter.js";
 import { newRunId } from "../export/runId.js";
+import { ProfileLocks } from "../export/profileLock.js";
 import { QueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
 import type { Services } from "../wiring/services.js";
 import { EXIT, UsageError, type CliIo } from "./io.js";
@@ -104,6 +105,29 @@ export async function exportCommand(
 ): Promise<number> {
   await services.ensureStorage();
   const runId = newRunId();
+  // Same per-profile exclusion as the queue worker: one export of a profile at a time.
+  const lock = await new ProfileLocks(services.locksContainer, { logger: services.logger }).tryAcquire(
+    plan.profile,
+    `cli:${runId}`,
+  );
+  if (!lock) {
+    io.err(`Another export of profile '${plan.profile}' is running; try again when it has finished.`);
+    return EXIT.failed;
+  }
+  try {
+    return await exportLocked(plan, services, io, runId, lock.signal);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function exportLocked(
+  plan: ExportPlan & { json: boolean },
+  services: Services,
+  io: CliIo,
+  runId: string,
+  abortSignal: AbortSignal,
+): Promise<number> {
   const started = Date.now();
   let lastProgress = 0;
   const onProgress = (p: ExportProgress): void => {
@@ -125,7 +149,7 @@ export async function exportCommand(
         formats: plan.formats,
         correlationId: randomUUID(),
       },
-      services.exportEnvironment({ onProgress }),
+      services.exportEnvironment({ onProgress, abortSignal }),
     );
   } catch (error) {
     if (io.interactive) process.stderr.write("\n");

@@ -22,7 +22,7 @@ beforeAll(async () => {
     ...cloud.settingsEnv(),
     EXPORT_STORAGE_CONNECTION_STRING: inject("azuriteConnectionString"),
     EXPORT_CONTAINER: `delegated-${process.pid}`,
-    EXPORT_PROFILES: JSON.stringify([{ name: "all-referrals" }]),
+    EXPORT_PROFILES: JSON.stringify([{ name: "delegated-all" }]),
     LOG_LEVEL: "debug",
   };
   // DefaultAzureCredential (Key Vault access) reads these from the process environment.
@@ -58,7 +58,7 @@ async function blobNames(): Promise<string[]> {
 
 describe("export with the delegated sign-in kept in Key Vault", () => {
   it("needs consent first: exit 3 naming auth login, and nothing is requested from Partner Center", async () => {
-    const result = await cli(["export", "--profile", "all-referrals"]);
+    const result = await cli(["export", "--profile", "delegated-all"]);
     expect(result.code).toBe(3);
     expect(result.err).toMatch(/auth login/);
     expect(cloud.partnerCenter.referralsRequestCount).toBe(0);
@@ -70,11 +70,11 @@ describe("export with the delegated sign-in kept in Key Vault", () => {
     const versionsAfterLogin = cloud.vault.versions("partner-center-token-cache").length;
     expect(versionsAfterLogin).toBe(1);
 
-    const first = await cli(["export", "--profile", "all-referrals"]);
+    const first = await cli(["export", "--profile", "delegated-all"]);
     expect(first.err).toBe("");
     expect(first.code).toBe(0);
     expect(first.out).toMatch(/12,000 rows/);
-    const second = await cli(["export", "--profile", "all-referrals"]);
+    const second = await cli(["export", "--profile", "delegated-all"]);
     expect(second.code).toBe(0);
 
     // each fresh run refreshed (short-lived access tokens) and stored the new cache
@@ -87,11 +87,11 @@ describe("export with the delegated sign-in kept in Key Vault", () => {
 
   it("a revoked sign-in fails the run with exit 3, publishes nothing and keeps latest/", async () => {
     const before = await blobNames();
-    expect(before).toContain("all-referrals/latest/_manifest.json");
+    expect(before).toContain("delegated-all/latest/_manifest.json");
     cloud.registry.revokeRefreshTokens();
     const requestsBefore = cloud.partnerCenter.referralsRequestCount;
 
-    const result = await cli(["export", "--profile", "all-referrals"]);
+    const result = await cli(["export", "--profile", "delegated-all"]);
     expect(result.code).toBe(3);
     expect(result.err).toMatch(/consent_required/);
     expect(result.err).toMatch(/referrals-export auth login/);
