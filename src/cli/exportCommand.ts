@@ -5,7 +5,7 @@ import type { ExportProfile } from "../config/settings.js";
 import { ExportError } from "../export/errors.js";
 import { runExport, type ExportProgress, type ExportResult } from "../export/exporter.js";
 import { newRunId } from "../export/runId.js";
-import { ProfileLocks } from "../export/profileLock.js";
+import { LOCK_LEASE_SECONDS, ProfileLocks } from "../export/profileLock.js";
 import { QueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
 import type { Services } from "../wiring/services.js";
 import { EXIT, UsageError, type CliIo } from "./io.js";
@@ -81,6 +81,11 @@ export function planExport(
   }
   const name = PROFILE_NAME.safeParse(values.name ?? "adhoc");
   if (!name.success) throw new UsageError(`--name ${name.error.issues[0]?.message ?? "is invalid"}`);
+  // A configured profile's latest/ holds that profile's query; an ad-hoc query must not replace it.
+  if (profiles.some((p) => p.name === name.data))
+    throw new UsageError(
+      `--name '${name.data}' is a profile in EXPORT_PROFILES; run it with --profile ${name.data}, or give the ad-hoc export another name`,
+    );
   try {
     const query = validateQuery({
       ...(values.filter !== undefined ? { filter: values.filter } : {}),
@@ -106,12 +111,15 @@ export async function exportCommand(
   await services.ensureStorage();
   const runId = newRunId();
   // Same per-profile exclusion as the queue worker: one export of a profile at a time.
-  const lock = await new ProfileLocks(services.locksContainer, { logger: services.logger }).tryAcquire(
-    plan.profile,
-    `cli:${runId}`,
-  );
+  const locks = new ProfileLocks(services.locksContainer, { logger: services.logger });
+  const lock = await locks.tryAcquire(plan.profile, `cli:${runId}`);
   if (!lock) {
-    io.err(`Another export of profile '${plan.profile}' is running; try again when it has finished.`);
+    // Name the holder, and say that a run which died (killed, host recycled) frees the profile by itself.
+    const holder = await locks.holder(plan.profile);
+    io.err(
+      `Another export of profile '${plan.profile}' is running${holder ? ` (${holder})` : ""}; try again when it has finished. ` +
+        `If that run was stopped or crashed, its lock expires within ${LOCK_LEASE_SECONDS} s.`,
+    );
     return EXIT.failed;
   }
   try {

@@ -20,3 +20,22 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/**
+ * Text from the command line or settings made safe to print: control characters (C0, DEL, C1) and
+ * bidirectional controls are shown as \uXXXX, so an argument cannot move the cursor, recolour the
+ * terminal or fake another line of output.
+ */
+export function printable(text: string): string {
+  let out = "";
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    const unsafe =
+      code <= 0x1f ||
+      (code >= 0x7f && code <= 0x9f) ||
+      (code >= 0x202a && code <= 0x202e) ||
+      (code >= 0x2066 && code <= 0x2069);
+    out += unsafe ? `\\u${code.toString(16).padStart(4, "0")}` : c;
+  }
+  return out;
+}

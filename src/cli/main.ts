@@ -4,7 +4,7 @@ import { realpathSync } from "node:fs";
 import { loadSettings, SettingsError, type Settings } from "../config/settings.js";
 import type { Services } from "../wiring/services.js";
 import { exportCommand, planExport, EXPORT_HELP } from "./exportCommand.js";
-import { EXIT, UsageError, processIo, type CliIo } from "./io.js";
+import { EXIT, UsageError, printable, processIo, type CliIo } from "./io.js";
 import { simulateCommand, SIMULATE_HELP } from "./simulateCommand.js";
 import { runsCommand, RUNS_HELP } from "./runsCommand.js";
 import { authCommand, AUTH_HELP } from "./authCommand.js";
@@ -76,12 +76,15 @@ export async function runCli(
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`referrals-export: ${error.message}`);
+      io.err(`referrals-export: ${printable(error.message)}`);
       io.err("Run 'referrals-export --help' for usage.");
       return EXIT.usage;
     }
     if (error instanceof SettingsError) {
-      io.err(`referrals-export: ${error.message}`);
+      // One line per problem; a value with a line break inside cannot add a line of its own.
+      io.err(
+        `referrals-export: Invalid settings:\n${error.problems.map((p) => `  - ${printable(p)}`).join("\n")}`,
+      );
       return EXIT.usage;
     }
     io.err(`referrals-export: ${error instanceof Error ? error.message : String(error)}`);

@@ -74,7 +74,12 @@ const intIn = (name: string, min: number, max: number) =>
 const httpsUrl = (name: string) =>
   z
     .url({ error: () => `${name} must be an absolute URL` })
-    .refine((u) => !/[?#]/.test(u), `${name} must not carry a query or fragment`);
+    .refine((u) => !/[?#]/.test(u), `${name} must not carry a query or fragment`)
+    // `https://api.partnercenter.microsoft.com@evil.example` goes to evil.example: never legitimate here.
+    .refine(
+      (u) => !URL.canParse(u) || (new URL(u).username === "" && new URL(u).password === ""),
+      `${name} must not contain a user name or password (text before '@' in the host)`,
+    );
 
 /** Six-field NCRONTAB (with seconds), as Azure Functions timers use. */
 const ncrontab = z
@@ -269,8 +274,21 @@ function remoteUrlProblem(name: string, value: string, localMode: boolean): stri
 }
 
 export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\./.test(h) || h === "0.0.0.0";
+  // A trailing dot names the same host (`localhost.`); brackets wrap IPv6 literals.
+  const h = hostname
+    .replace(/^\[|\]$/g, "")
+    .toLowerCase()
+    .replace(/\.+$/, "");
+  if (h === "localhost" || h.endsWith(".localhost") || /^127\./.test(h) || h === "0.0.0.0") return true;
+  // ::1, and :: (the unspecified address, which reaches this machine).
+  if (h === "::1" || h === "::") return true;
+  // IPv4-mapped IPv6: the URL parser writes [::ffff:127.0.0.1] as [::ffff:7f00:1].
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
+  if (mapped) {
+    const high = parseInt(mapped[1] ?? "0", 16);
+    return high >> 8 === 127 || (high === 0 && parseInt(mapped[2] ?? "0", 16) === 0);
+  }
+  return false;
 }
 
 function parseProfiles(text: string, problems: string[]): ExportProfile[] {

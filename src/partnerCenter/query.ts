@@ -56,8 +56,13 @@ type Token =
   | { readonly type: "symbol"; readonly text: string; readonly pos: number }
   | { readonly type: "lparen" | "rparen" | "comma" | "end"; readonly pos: number };
 
-// Letters beyond ASCII count as word characters so a misspelt field is reported as a field.
-const WORD_CHAR = /[\p{L}\p{N}_.:-]/u;
+// Letters beyond ASCII count as word characters so a misspelt field is reported as a field; so do
+// invisible format characters (zero-width space, joiners), so a field or keyword that hides one is
+// reported whole, with the character shown.
+const WORD_CHAR = /[\p{L}\p{N}\p{Cf}_.:-]/u;
+/** Characters a message shows as \uXXXX: controls, invisible format characters, line separators. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+const FORMAT_CHARS = /\p{Cf}/gu;
 const SYMBOL_STOP = /[\s\p{L}\p{N}_.:'(),-]/u;
 
 function filterError(detail: string): QueryValidationError {
@@ -70,7 +75,7 @@ function show(text: string): string {
   let out = "";
   for (const c of clipped) {
     const code = c.charCodeAt(0);
-    out += code <= 0x1f || code === 0x7f ? `\\u${code.toString(16).padStart(4, "0")}` : c;
+    out += UNPRINTABLE.test(c) ? `\\u${code.toString(16).padStart(4, "0")}` : c;
   }
   return out;
 }
@@ -79,14 +84,29 @@ function codePointLabel(code: number): string {
   return `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
-/** Control characters and unpaired surrogates cannot travel safely in a URL or a log line. */
+/** True for the bidirectional embedding, override and isolate controls (the "Trojan Source" characters). */
+function isBidiControl(code: number): boolean {
+  return (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
+}
+
+/**
+ * Control characters (C0, DEL and C1) and unpaired surrogates cannot travel safely in a URL or a log
+ * line; bidirectional controls make a filter read differently from what it does wherever it is shown
+ * (run status, manifest, logs).
+ */
 function checkCharacters(field: QueryField, text: string): void {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code <= 0x1f || code === 0x7f) {
+    if (code <= 0x1f || (code >= 0x7f && code <= 0x9f)) {
       throw new QueryValidationError(
         field,
         `control character ${codePointLabel(code)} at position ${i} is not allowed`,
+      );
+    }
+    if (isBidiControl(code)) {
+      throw new QueryValidationError(
+        field,
+        `bidirectional control character ${codePointLabel(code)} at position ${i} is not allowed (it makes the text display differently from what it says)`,
       );
     }
     if (code >= 0xd800 && code <= 0xdbff) {
@@ -209,6 +229,9 @@ function unknownFieldDetail(name: string, pos: number | undefined): string {
   const sameButCase = REFERRAL_FIELDS.find((f) => f.toLowerCase() === lower);
   if (sameButCase !== undefined)
     return `unknown field '${show(name)}'${where} (did you mean '${sameButCase}'?)`;
+  const visible = name.replace(FORMAT_CHARS, "");
+  if (visible !== name && isReferralField(visible))
+    return `unknown field '${show(name)}'${where} (it contains an invisible character; did you mean '${visible}'?)`;
   return `unknown field '${show(name)}'${where} (known fields: ${REFERRAL_FIELDS.join(", ")})`;
 }
 

@@ -20,6 +20,11 @@ export interface AzuriteOptions {
   readonly blobPort?: number;
   readonly queuePort?: number;
   readonly startTimeoutMs?: number;
+  /**
+   * Directory for Azurite's data. When set, blobs and queues are kept on disk there, so Azurite can be
+   * stopped and started again (on the same ports) without losing them; otherwise they live in memory.
+   */
+  readonly location?: string;
 }
 
 function azuriteEntry(): string {
@@ -38,9 +43,9 @@ export function azuriteConnectionString(blobPort: number, queuePort: number): st
 }
 
 /**
- * Starts Azurite (Blob + Queue) as a child process with in-memory persistence on free
- * loopback ports. Its own entry point is started with this node, not through npx, so
- * stopping it really stops it.
+ * Starts Azurite (Blob + Queue) as a child process on free loopback ports, with in-memory
+ * persistence unless `location` names a data directory. Its own entry point is started with
+ * this node, not through npx, so stopping it really stops it.
  */
 export async function startAzurite(options: AzuriteOptions = {}): Promise<AzuriteHandle> {
   const blobPort = options.blobPort ?? (await freePort());
@@ -50,7 +55,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     process.execPath,
     [
       azuriteEntry(),
-      "--inMemoryPersistence",
+      // Azurite refuses --location together with in-memory mode.
+      ...(options.location === undefined ? ["--inMemoryPersistence"] : ["--location", options.location]),
       "--skipApiVersionCheck",
       "--disableProductStyleUrl",
       "--silent",

@@ -66,6 +66,33 @@ export interface TokenCounters {
   refreshGrantsRejected: number;
 }
 
+/** Tokens kept for the process-wide record; beyond this the oldest are forgotten. */
+const ISSUED_RECORD_LIMIT = 20_000;
+/** On globalThis (not module state) so every copy of this module in a process shares one record. */
+const ISSUED_RECORD_KEY = Symbol.for("referrals-export.simulator.issuedTokens");
+
+function issuedRecord(): Set<string> {
+  const holder = globalThis as { [ISSUED_RECORD_KEY]?: Set<string> };
+  return (holder[ISSUED_RECORD_KEY] ??= new Set<string>());
+}
+
+function remember(token: string): void {
+  const record = issuedRecord();
+  record.add(token);
+  if (record.size > ISSUED_RECORD_LIMIT) {
+    const oldest = record.values().next();
+    if (oldest.done !== true) record.delete(oldest.value);
+  }
+}
+
+/**
+ * Every access and refresh token any TokenRegistry in this process has issued (the most recent
+ * 20,000), for checks that no credential ever reached a log line or an output.
+ */
+export function tokensIssuedInProcess(): string[] {
+  return [...issuedRecord()];
+}
+
 /**
  * Every token the simulated Entra ID issued, with what it is good for. The Partner Center and Key Vault
  * routes ask it whether a bearer token is acceptable; tests use it to revoke or expire refresh tokens,
@@ -111,6 +138,7 @@ export class TokenRegistry implements TokenVerifier {
       uti: randomUUID(),
     });
     this.accessTokens.set(token, record);
+    remember(token);
     this.counters.accessTokensIssued++;
     return { token, expiresInSeconds };
   }
@@ -118,6 +146,7 @@ export class TokenRegistry implements TokenVerifier {
   issueRefreshToken(input: Omit<RefreshTokenRecord, "issuedAt" | "expiresAt" | "revoked">): string {
     const issuedAt = this.now();
     const token = `sim-rt.${randomBytes(32).toString("base64url")}`;
+    remember(token);
     this.refreshTokens.set(token, {
       ...input,
       issuedAt,
