@@ -4,28 +4,32 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BlobServiceClient } from "@azure/storage-blob";
 import type { Manifest } from "../export/manifest.js";
+import type { LocalCloud } from "../simulator/localCloud.js";
 import { startAzurite } from "../simulator/azurite.js";
 import { startLocalCloud } from "../simulator/localCloud.js";
 
 /**
  * `npm run demo`: Azurite + the simulator, a one-time consent through the device-code flow,
- * then one raw and one grouped export, each in its own `referrals-export` process exactly as
- * an admin would run them (MSAL, Key Vault and Storage code paths included). The blobs are
- * copied to ./demo-output/ with the same paths as in the container.
+ * then one raw and one grouped export (CSV, JSON and Parquet), a day's worth of changes to the
+ * simulated referrals, and the raw export again, whose change feed shows them. Each export runs
+ * in its own `referrals-export` process exactly as an admin would run it (MSAL, Key Vault and
+ * Storage code paths included). The blobs are copied to ./demo-output/ with the same paths as in
+ * the container.
  */
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "main.js");
 const OUTPUT = resolve("demo-output");
 const CONTAINER = "referrals";
 const PROFILES = [
-  { name: "all-referrals", formats: ["csv", "json"] },
+  { name: "all-referrals", formats: ["csv", "json", "parquet"] },
   {
     name: "won-by-market-month",
     filter: "status eq 'Won'",
     groupby: ["customerMarket", "wonDate"],
     aggregationLevel: "month",
-    formats: ["csv", "json"],
+    formats: ["csv", "json", "parquet"],
   },
 ];
+const RAW_PROFILE = "all-referrals";
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
   return new Promise((done, fail) => {
@@ -41,6 +45,37 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; ou
       done({ code: code ?? 1, out, err });
     });
   });
+}
+
+/** Changes the simulated referrals the way a day in Partner Center might, and says what changed. */
+function changeReferrals(cloud: LocalCloud): string {
+  const { dataset } = cloud;
+  let accepted: string | undefined;
+  for (let i = 0; i < dataset.size && accepted === undefined; i++)
+    if (dataset.get(i).status === "Accepted") accepted = dataset.get(i).id;
+  if (accepted === undefined) throw new Error("the simulated data set has no Accepted referral");
+  const now = new Date().toISOString().slice(0, 19);
+  dataset.update(accepted, { status: "Won", wonDate: now });
+  const gone = dataset.get(1).id;
+  dataset.remove(gone);
+  const added = "0000000001";
+  dataset.add({
+    ...dataset.get(2),
+    id: added,
+    status: "New",
+    customerName: "Contoso Demo Ltd",
+    acceptedDate: null,
+    acknowledgedDate: null,
+    archivedDate: null,
+    declinedDate: null,
+    expiredDate: null,
+    lostDate: null,
+    missedDate: null,
+    createdDate: now,
+    skippedDate: null,
+    wonDate: null,
+  });
+  return `added ${added}, ${accepted} Accepted -> Won, removed ${gone}`;
 }
 
 function step(title: string): void {
@@ -70,17 +105,28 @@ async function main(): Promise<number> {
     if (login.code !== 0) throw new Error(`auth login failed (exit ${login.code}):\n${login.err}`);
 
     const summaries: Manifest[] = [];
-    for (const profile of PROFILES) {
-      step(`referrals-export export --profile ${profile.name}`);
-      const result = await run(["export", "--profile", profile.name, "--json"], env);
+    const exportProfile = async (name: string): Promise<Manifest> => {
+      step(`referrals-export export --profile ${name}`);
+      const result = await run(["export", "--profile", name, "--json"], env);
       if (result.code !== 0)
-        throw new Error(`export of ${profile.name} failed (exit ${result.code}):\n${result.err}`);
+        throw new Error(`export of ${name} failed (exit ${result.code}):\n${result.err}`);
       const manifest = JSON.parse(result.out) as Manifest;
       summaries.push(manifest);
       console.log(
-        `run ${manifest.runId}: ${manifest.rowCount.toLocaleString("en-US")} rows in ${manifest.pages} page(s)`,
+        `run ${manifest.runId}: ${manifest.rowCount.toLocaleString("en-US")} rows in ${manifest.pages} page(s), ${manifest.files.map((f) => f.format).join(", ")}`,
       );
-    }
+      return manifest;
+    };
+    for (const profile of PROFILES) await exportProfile(profile.name);
+
+    step("A day in Partner Center: one new referral, one Accepted referral won, one referral gone");
+    console.log(changeReferrals(cloud));
+    const second = await exportProfile(RAW_PROFILE);
+    const changes = second.changes;
+    if (!changes) throw new Error("the raw profile's export has no change feed");
+    console.log(
+      `change feed against run ${changes.previousRunId ?? "(none)"}: ${changes.added} added, ${changes.changed} changed, ${changes.removed} removed`,
+    );
 
     step("referrals-export auth status");
     const status = await run(["auth", "status"], env);
@@ -105,12 +151,12 @@ async function main(): Promise<number> {
     const header = ["profile", "run id", "rows", "file", "bytes", "sha256"];
     const rows = [header];
     for (const m of summaries)
-      for (const f of m.files)
+      for (const f of [...m.files, ...(m.changes?.files ?? [])])
         rows.push([
           m.profile,
           m.runId,
-          String(m.rowCount),
-          `${m.profile}/latest/${f.path.split("/").pop() ?? ""}`,
+          String(f.rowCount),
+          f.path.split("/").pop() ?? "",
           String(f.bytes),
           `${f.sha256.slice(0, 12)}…`,
         ]);
@@ -123,8 +169,12 @@ async function main(): Promise<number> {
       `\nOpen ${join("demo-output", "all-referrals", "latest", "referrals.csv")} in Excel, or query it:`,
     );
     console.log(
-      `  duckdb -c "select status, count(*) from 'demo-output/all-referrals/latest/referrals.csv' group by 1"`,
+      `  duckdb -c "select status, count(*) from 'demo-output/all-referrals/latest/referrals.parquet' group by 1"`,
     );
+    console.log(
+      `  duckdb -c "select change, id, changedFields, previousStatus, status from 'demo-output/all-referrals/latest/changes.csv'"`,
+    );
+    console.log("The latest/ folder of each profile holds its newest run; docs/consumers.md shows more.");
     return 0;
   } finally {
     await cloud.close();

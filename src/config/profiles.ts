@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-export const EXPORT_FORMATS = ["csv", "json"] as const;
+export const EXPORT_FORMATS = ["csv", "json", "parquet"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** Profile names become blob path segments, so they are kept to a safe alphabet. */

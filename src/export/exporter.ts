@@ -1,5 +1,3 @@
-import { once } from "node:events";
-import type { Readable, Writable } from "node:stream";
 import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
 import type { ExportFormat } from "../config/profiles.js";
@@ -8,16 +6,19 @@ import { PartnerCenterError } from "../partnerCenter/errors.js";
 import { REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
 import type { ValidatedQuery } from "../partnerCenter/query.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
-import { uploadMeasured, type WrittenBlob } from "./blobSink.js";
-import { createCsvStringifier } from "./csvFormat.js";
+import { BlockWriter, type WrittenBlob } from "./blobSink.js";
+import { ChangeFeed } from "./changeFeed.js";
+import { createCsvPageFormatter } from "./csvFormat.js";
 import { ExportError, findReason } from "./errors.js";
 import { IdTracker } from "./idTracker.js";
-import { JsonArrayStream } from "./jsonFormat.js";
+import { JsonArrayPages } from "./jsonFormat.js";
 import { CONTENT_TYPES, dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
 import type { Manifest, ManifestFile, Trigger } from "./manifest.js";
 import { findCountField, normalizeGroupRow, normalizeReferral } from "./normalize.js";
+import { ParquetPages } from "./parquetFormat.js";
 import { publishLatest } from "./publish.js";
 import { snapshotDateOf } from "./runId.js";
+import { describeColumns, writeSchemaFile, type ColumnSchema } from "./schema.js";
 
 export interface ExportJob {
   readonly runId: string;
@@ -57,12 +58,21 @@ export interface ExportResult {
 interface FormatSink {
   readonly format: ExportFormat;
   readonly path: string;
-  readonly input: Writable;
+  /** Turns a page of rows into the file's text. */
+  readonly formatter: {
+    format(rows: readonly ReferralRow[], write: (text: string) => void): void;
+    end(write: (text: string) => void): void;
+  };
+  /** Where the formatter writes: straight into the blob's blocks (Parquet: its encoder, whose bytes `take` hands over). */
+  readonly text: { readonly append: (text: string) => void; take(): readonly Uint8Array[] };
+  readonly writer: BlockWriter;
   readonly upload: Promise<WrittenBlob>;
 }
 
 const MAX_REQUEST_IDS = 1_000;
 const MAX_DROPPED_FIELDS = 100;
+/** Rows parsed and formatted together: small enough that they die young in the heap. */
+const SLICE_ROWS = 500;
 
 /**
  * Runs one export: pages from Partner Center stream through CSV/JSON into the run's
@@ -87,6 +97,9 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   let sinks: FormatSink[] = [];
   let uploadFailure: Promise<never> | undefined;
   let columns: string[] = [];
+  let columnSet: ReadonlySet<string> = new Set();
+  let schema: ColumnSchema[] = [];
+  let changeFeed: ChangeFeed | undefined;
   let countField: string | undefined;
   const dropped = new Set<string>();
   const requestIds: string[] = [];
@@ -101,49 +114,75 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     query: describeQuery(job.query),
   });
   try {
-    const pages = env.client.listReferrals(
+    // Raw profiles get a change feed against the snapshot latest/ names now.
+    if (!grouped)
+      changeFeed = await ChangeFeed.open({
+        container: env.container,
+        profile: job.profile,
+        runId: job.runId,
+        folder,
+        query: describeQuery(job.query),
+        csvFormulaGuard: env.csvFormulaGuard,
+        csvBom: env.csvBom,
+        signal,
+        logger,
+      });
+    const pages = env.client.readReferralPages(
       job.query,
       { correlationId: job.correlationId, deadline, abortSignal: signal },
       stats,
     );
-    for await (const page of pages.byPage()) {
+    for await (const page of pages) {
       if (page.index === 0) {
         totalReported = page.totalCount;
         if (grouped) {
-          const first = page.rows[0];
+          const first = page.rows(0, 1)[0];
           countField = first ? findCountField(first, job.query.groupby ?? []) : undefined;
           columns = [...(job.query.groupby ?? []), countField ?? "count"];
         } else {
           columns = [...REFERRAL_FIELDS];
         }
-        sinks = openSinks(job, env, folder, columns, signal);
+        columnSet = new Set(columns);
+        schema = describeColumns(columns, { grouped, countField });
+        sinks = openSinks(job, env, folder, schema, signal);
         uploadFailure = new Promise<never>((_, reject) => {
           for (const sink of sinks) sink.upload.catch(reject);
         });
         uploadFailure.catch(() => undefined);
       }
       if (requestIds.length < MAX_REQUEST_IDS && page.trace.requestId) requestIds.push(page.trace.requestId);
-      for (const raw of page.rows) {
-        let row: ReferralRow;
-        if (ids) {
-          row = normalizeReferral(raw);
-          if (!ids.add(row.id as string)) {
-            duplicates++;
-            continue;
+      // A slice of rows at a time is parsed, normalised and rendered by every format, so rows never
+      // outlive their slice; each file's text for the page then goes out as a few large chunks.
+      for (let from = 0; from < page.rowCount; from += SLICE_ROWS) {
+        const rows: ReferralRow[] = [];
+        for (const raw of page.rows(from, Math.min(page.rowCount, from + SLICE_ROWS))) {
+          let row: ReferralRow;
+          if (ids) {
+            row = normalizeReferral(raw);
+            if (!ids.add(row.id as string)) {
+              duplicates++;
+              continue;
+            }
+            if (dropped.size < MAX_DROPPED_FIELDS) noteDropped(raw, columns, columnSet, dropped);
+          } else {
+            row = normalizeGroupRow(raw, countField);
           }
-          if (dropped.size < MAX_DROPPED_FIELDS)
-            for (const key of Object.keys(raw)) if (!columns.includes(key)) dropped.add(key);
-        } else {
-          row = normalizeGroupRow(raw, countField);
+          rows.push(row);
         }
-        rowCount++;
-        for (const sink of sinks) {
-          if (!sink.input.write(row)) await Promise.race([once(sink.input, "drain"), uploadFailure]);
-        }
+        rowCount += rows.length;
+        if (changeFeed) await changeFeed.add(rows);
+        for (const sink of sinks) sink.formatter.format(rows, sink.text.append);
       }
+      for (const sink of sinks) for (const chunk of sink.text.take()) sink.writer.appendBytes(chunk);
+      // A page at a time, wait until each file has no more blocks on their way than it may have.
+      if (uploadFailure) await Promise.race([Promise.all(sinks.map((s) => s.writer.ready())), uploadFailure]);
       env.onProgress?.({ pages: stats.pages, rows: rowCount, elapsedMs: Date.now() - startedAt.getTime() });
     }
-    for (const sink of sinks) sink.input.end();
+    for (const sink of sinks) {
+      sink.formatter.end(sink.text.append);
+      for (const chunk of sink.text.take()) sink.writer.appendBytes(chunk);
+      sink.writer.finish().catch(() => undefined); // its outcome is sink.upload
+    }
     const written = await Promise.all(sinks.map((s) => s.upload));
 
     const warnings: string[] = [];
@@ -180,6 +219,8 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       // Not even a first page: cannot happen without an error, but never publish nothing.
       throw new ExportError("upstream", "Partner Center returned no page");
     }
+    const changes = changeFeed ? await changeFeed.finish() : null;
+    const schemaFile = await writeSchemaFile(env.container, folder, schema, grouped, signal);
     const manifest: Manifest = {
       schemaVersion: 1,
       runId: job.runId,
@@ -199,9 +240,12 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         throttled: stats.throttled,
       },
       columns,
+      schema,
+      schemaFile,
       droppedFields: [...dropped].sort(),
       integrity: { duplicatesRemoved: duplicates, countMatchesTotal: countMatches, warnings },
       files,
+      changes,
     };
     const manifestPath = `${folder}${MANIFEST_NAME}`;
     const text = JSON.stringify(manifest, null, 2);
@@ -219,8 +263,9 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   } catch (error) {
     abort.abort();
     // Destroying with an error makes the uploads reject, so no block list is ever committed.
-    for (const sink of sinks) sink.input.destroy(new Error("export aborted"));
+    for (const sink of sinks) sink.writer.abort(new Error("export aborted"));
     await Promise.allSettled(sinks.map((s) => s.upload));
+    await changeFeed?.cancel();
     const failure = classify(error);
     logger.error("Export failed", { reason: failure.reason, error: failure.message });
     await removeRunFolder(env.container, folder, logger);
@@ -232,24 +277,41 @@ function openSinks(
   job: ExportJob,
   env: ExportEnvironment,
   folder: string,
-  columns: readonly string[],
+  schema: readonly ColumnSchema[],
   signal: AbortSignal,
 ): FormatSink[] {
+  const columns = schema.map((c) => c.name);
   return job.formats.map((format) => {
     const path = `${folder}${dataFileName(format)}`;
-    const stream: Readable & Writable =
-      format === "csv"
-        ? createCsvStringifier({ columns, formulaGuard: env.csvFormulaGuard, bom: env.csvBom })
-        : new JsonArrayStream();
-    const upload = uploadMeasured(
-      stream,
-      env.container.getBlockBlobClient(path),
-      CONTENT_TYPES[format],
-      signal,
-    );
-    upload.catch(() => undefined);
-    return { format, path, input: stream, upload };
+    const parquet = format === "parquet" ? new ParquetPages({ columns: schema }) : undefined;
+    const formatter =
+      parquet ??
+      (format === "csv"
+        ? createCsvPageFormatter({ columns, formulaGuard: env.csvFormulaGuard, bom: env.csvBom })
+        : new JsonArrayPages());
+    const writer = new BlockWriter(env.container.getBlockBlobClient(path), CONTENT_TYPES[format], {
+      abortSignal: signal,
+    });
+    const text = parquet ?? { append: writer.append, take: (): readonly Uint8Array[] => [] };
+    return { format, path, formatter, text, writer, upload: writer.result };
   });
+}
+
+/**
+ * Adds the row's own keys that are not CSV columns. Keys in column order (the usual case) are
+ * matched by identity, without a set lookup.
+ */
+function noteDropped(
+  raw: ReferralRow,
+  columns: readonly string[],
+  columnSet: ReadonlySet<string>,
+  dropped: Set<string>,
+): void {
+  let next = 0;
+  for (const key in raw) {
+    if (key === columns[next]) next++;
+    else if (!columnSet.has(key) && Object.hasOwn(raw, key)) dropped.add(key);
+  }
 }
 
 function describeQuery(query: ValidatedQuery): Manifest["query"] {

@@ -23,3 +23,22 @@ export class JsonArrayStream extends Transform {
     done();
   }
 }
+
+/** Renders the same JSON array as JsonArrayStream, a page of rows per call. */
+export class JsonArrayPages {
+  private first = true;
+
+  /** Writes these rows (the opening bracket comes with the first row). */
+  format(rows: readonly unknown[], write: (text: string) => void): void {
+    for (const row of rows) {
+      write(this.first ? "[\n" : ",\n");
+      write(JSON.stringify(row));
+      this.first = false;
+    }
+  }
+
+  /** Writes the closing text: `[]` when no row came. */
+  end(write: (text: string) => void): void {
+    write(this.first ? "[]\n" : "\n]\n");
+  }
+}

@@ -1,4 +1,5 @@
 import type { ExportFormat } from "../config/profiles.js";
+import type { ColumnSchema } from "./schema.js";
 
 export type Trigger = "http" | "timer" | "cli";
 
@@ -9,6 +10,29 @@ export interface ManifestFile {
   readonly bytes: number;
   readonly sha256: string;
   readonly rowCount: number;
+}
+
+/** A file published beside the data files that is not itself a snapshot format (the JSON Schema). */
+export interface ManifestSideFile {
+  readonly path: string;
+  readonly contentType: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/** The change feed of a raw profile: what changed since the snapshot `latest/` named when the run started. */
+export interface ManifestChanges {
+  /** The snapshot compared with; null when there was none to compare with (the feed is then empty). */
+  readonly previousRunId: string | null;
+  /** Why nothing was compared (first run, a different query, no CSV/JSON in the previous run). */
+  readonly note: string | null;
+  /** Fields whose change makes a referral "changed". */
+  readonly comparedFields: readonly string[];
+  readonly added: number;
+  readonly changed: number;
+  readonly removed: number;
+  /** changes.csv and changes.json in the run folder. */
+  readonly files: readonly ManifestFile[];
 }
 
 /** `_manifest.json`: written last; its presence means the files beside it are complete. */
@@ -35,7 +59,11 @@ export interface Manifest {
     readonly throttled: number;
   };
   readonly columns: readonly string[];
-  /** Upstream fields not in the CSV's stable columns (kept in the JSON file). */
+  /** The columns with their types and nullability, in the same order (CSV, JSON and Parquet agree). */
+  readonly schema: readonly ColumnSchema[];
+  /** referrals.schema.json: JSON Schema of the JSON file's rows. */
+  readonly schemaFile: ManifestSideFile;
+  /** Upstream fields not in the stable CSV/Parquet columns (kept in the JSON file). */
   readonly droppedFields: readonly string[];
   readonly integrity: {
     readonly duplicatesRemoved: number;
@@ -43,4 +71,6 @@ export interface Manifest {
     readonly warnings: readonly string[];
   };
   readonly files: readonly ManifestFile[];
+  /** Null for grouped profiles, which have no change feed. */
+  readonly changes: ManifestChanges | null;
 }

@@ -1,13 +1,15 @@
-import { DATE_FIELDS, REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
+import { DATE_FIELDS, type ReferralField, type ReferralRow } from "../partnerCenter/fields.js";
 
 const DATE_SET: ReadonlySet<string> = new Set(DATE_FIELDS);
 const PLAIN = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2}))?(?:\.(\d{1,7}))?)?$/;
+const SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 
 /**
  * Partner Center dates are UTC without a zone (`2018-02-07T23:43:19`); they become
  * RFC 3339 UTC (`2018-02-07T23:43:19Z`) so every reader agrees on the instant.
  */
 export function toRfc3339Utc(value: string): string {
+  if (value.length === 19 && SECONDS.test(value)) return `${value}Z`; // the usual shape; same result as below
   const m = PLAIN.exec(value);
   if (m) {
     const [, day, hm = "00:00", ss = "00", frac] = m;
@@ -25,20 +27,37 @@ export function normalizeDate(value: unknown): unknown {
 
 /** A referral with documented fields first (in CSV order), dates normalised, extras kept after. */
 export function normalizeReferral(row: ReferralRow): ReferralRow {
-  const out: ReferralRow = {};
-  for (const field of REFERRAL_FIELDS) {
-    const value = row[field];
-    out[field] =
-      value === undefined
-        ? null
-        : DATE_SET.has(field)
-          ? normalizeDate(value)
-          : field === "id"
-            ? idText(value)
-            : value;
-  }
-  for (const [key, value] of Object.entries(row)) if (!(key in out)) out[key] = value;
+  // One literal in REFERRAL_FIELDS order: every row gets the same shape, built in one step.
+  const out: ReferralRow = {
+    id: row.id === undefined ? null : idText(row.id),
+    status: orNull(row.status),
+    customerMarket: orNull(row.customerMarket),
+    customerName: orNull(row.customerName),
+    customerOrgSize: orNull(row.customerOrgSize),
+    acceptedDate: dateOrNull(row.acceptedDate),
+    acknowledgedDate: dateOrNull(row.acknowledgedDate),
+    archivedDate: dateOrNull(row.archivedDate),
+    declinedDate: dateOrNull(row.declinedDate),
+    expiredDate: dateOrNull(row.expiredDate),
+    lostDate: dateOrNull(row.lostDate),
+    missedDate: dateOrNull(row.missedDate),
+    createdDate: dateOrNull(row.createdDate),
+    skippedDate: dateOrNull(row.skippedDate),
+    wonDate: dateOrNull(row.wonDate),
+    partnerMarket: orNull(row.partnerMarket),
+  } satisfies Record<ReferralField, unknown>;
+  // Extras keep their order. `in` rather than an own-key test, so names such as `constructor` stay
+  // out. Rows come from JSON.parse: for-in sees their own keys only.
+  for (const key in row) if (!(key in out)) out[key] = row[key];
   return out;
+}
+
+function orNull(value: unknown): unknown {
+  return value === undefined ? null : value;
+}
+
+function dateOrNull(value: unknown): unknown {
+  return value === undefined ? null : normalizeDate(value);
 }
 
 /** A group row: date keys normalised, a numeric string count turned into a number. */

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { finished } from "node:stream";
 import type { TokenCredential } from "@azure/core-auth";
 import type { PagedAsyncIterableIterator } from "@azure/core-paging";
 import {
@@ -16,7 +17,14 @@ import {
   type PipelineResponse,
 } from "@azure/core-rest-pipeline";
 import { PARTNER_CENTER_SCOPE, REFERRALS_PATH } from "./clouds.js";
-import { EnvelopeError, parseReferralPage, type ReferralPage } from "./envelope.js";
+import {
+  EnvelopeError,
+  JsonBodyReader,
+  readReferralPage,
+  settleBody,
+  type LazyReferralPage,
+  type ReferralPage,
+} from "./envelope.js";
 import { PartnerCenterError, type PartnerCenterTrace } from "./errors.js";
 import type { ReferralRow } from "./fields.js";
 import { toQueryParams, type ValidatedQuery } from "./query.js";
@@ -71,28 +79,206 @@ export interface PagingStats {
   concurrency: number;
 }
 
-const parsedBodies = new WeakMap<PipelineResponse, unknown>();
+/** A 200's parsed body, and how to give its buffer back once the page has been used. */
+interface ParsedBody200 {
+  readonly value: unknown;
+  readonly release: () => void;
+}
 
-/** Parses JSON inside the retry loop so a cut-off body is retried like a reset connection. */
-const jsonBodyPolicy: PipelinePolicy = {
-  name: "partnerCenterJsonBody",
-  async sendRequest(request, next) {
-    const response = await next(request);
-    if (response.status === 200) {
-      try {
-        parsedBodies.set(response, JSON.parse(response.bodyAsText ?? ""));
-      } catch {
+const parsedBodies = new WeakMap<PipelineResponse, ParsedBody200>();
+
+/** A page from readReferralPages: rows are parsed and checked when asked for. */
+export interface PageReader {
+  readonly index: number;
+  readonly skip: number;
+  readonly trace: PartnerCenterTrace;
+  readonly rowCount: number;
+  readonly nextLink?: string;
+  readonly totalCount?: number;
+  /** Rows `from` to `to` (exclusive); only until the next page is asked for. */
+  rows(from: number, to: number): ReferralRow[];
+}
+
+/** A fetched page whose rows are still bytes in a reused buffer (`release` gives it back). */
+interface PendingPage {
+  readonly page: LazyReferralPage;
+  readonly index: number;
+  readonly skip: number;
+  readonly trace: PartnerCenterTrace;
+  readonly release: () => void;
+}
+
+function unexpectedPage(index: number, error: EnvelopeError, trace: PartnerCenterTrace): PartnerCenterError {
+  return new PartnerCenterError(
+    "bad-response",
+    `Partner Center sent an unexpected page ${index}: ${error.message}`,
+    {
+      trace,
+    },
+  );
+}
+
+/**
+ * Rows of a page, with the errors byPage() has always given: a row that breaks the envelope's rules,
+ * or bytes that turn out not to be JSON (reported as a body that stayed incomplete through retries).
+ */
+function rowsOf(
+  page: LazyReferralPage,
+  from: number,
+  to: number,
+  index: number,
+  trace: PartnerCenterTrace,
+): ReferralRow[] {
+  try {
+    return page.rows(from, to);
+  } catch (error) {
+    if (error instanceof EnvelopeError) throw unexpectedPage(index, error, trace);
+    if (error instanceof SyntaxError)
+      throw new PartnerCenterError(
+        "bad-response",
+        "Partner Center sent a response body that is not complete JSON, even after retries",
+        { trace, cause: error },
+      );
+    throw error;
+  }
+}
+
+/** A 200's body is read here as it streams in; other statuses keep `bodyAsText` for errors and Retry-After. */
+const STREAMED_STATUSES = new Set([200]);
+
+/** Body buffers kept for reuse by one listing: enough for the pages in flight and the one in use. */
+class BodyBuffers {
+  private readonly free: Buffer[] = [];
+  constructor(private readonly keep: number) {}
+  take(): Buffer | undefined {
+    return this.free.pop();
+  }
+  give(buffer: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(buffer);
+  }
+}
+
+/**
+ * Parses JSON inside the retry loop so a cut-off body is retried like a reset connection. The body
+ * is read as it streams in (JsonBodyReader, into a reused buffer) and its rows are parsed only when
+ * the page is used, so pages fetched ahead wait as bytes rather than as thousands of objects;
+ * errors while reading are the ones the HTTP client itself gives for a buffered body.
+ */
+function jsonBodyPolicy(buffers: BodyBuffers): PipelinePolicy {
+  return {
+    name: "partnerCenterJsonBody",
+    async sendRequest(request, next) {
+      request.streamResponseStatusCodes = STREAMED_STATUSES;
+      const started = Date.now();
+      const response = await next(request);
+      if (response.status !== 200) return response;
+      const body =
+        response.readableStreamBody === undefined
+          ? parseText(response.bodyAsText ?? "")
+          : await readJson(
+              response.readableStreamBody,
+              buffers,
+              request.timeout > 0 ? request.timeout - (Date.now() - started) : undefined,
+            );
+      if (!body.complete)
         throw new RestError("Partner Center sent a response body that is not complete JSON", {
           code: "INVALID_RESPONSE_BODY",
           statusCode: response.status,
           request,
           response,
         });
+      parsedBodies.set(response, { value: body.value, release: body.release });
+      return response;
+    },
+  };
+}
+
+type ParsedBody =
+  | { readonly complete: true; readonly value: unknown; readonly release: () => void }
+  | { readonly complete: false };
+
+const nothingToRelease = (): void => undefined;
+
+function parseText(text: string): ParsedBody {
+  try {
+    return { complete: true, value: JSON.parse(text) as unknown, release: nothingToRelease };
+  } catch {
+    return { complete: false };
+  }
+}
+
+/** What core-rest-pipeline hands over as a streamed body (an http.IncomingMessage underneath). */
+type ResponseStream = NodeJS.ReadableStream & { destroy?: (error?: Error) => void };
+
+/**
+ * Reads a streamed body to its end through a JsonBodyReader. A failed stream rejects as the HTTP
+ * client does for a buffered body (an AbortError as it is, anything else as a PARSE_ERROR
+ * RestError), and the request's timeout, which the client stops watching once the headers are in,
+ * keeps covering the body. Invalid JSON is known only once the whole body has been read.
+ */
+function readJson(
+  stream: ResponseStream,
+  buffers: BodyBuffers,
+  timeoutMs: number | undefined,
+): Promise<ParsedBody> {
+  const reader = new JsonBodyReader(buffers.take());
+  let released = false;
+  const release = (): void => {
+    if (released) return; // twice would hand one buffer to two bodies
+    released = true;
+    buffers.give(reader.recycle());
+  };
+  let complete = true;
+  return new Promise((resolve, reject) => {
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => {
+              const error = new Error(
+                "The operation was aborted. Rejecting from abort signal callback while making request.",
+              );
+              error.name = "AbortError";
+              stream.destroy?.(error);
+            },
+            Math.max(0, timeoutMs),
+          );
+    stream.on("data", (chunk: Buffer | string) => {
+      if (!complete) return; // keep reading, so the connection stays reusable
+      try {
+        reader.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+      } catch {
+        complete = false;
       }
-    }
-    return response;
-  },
-};
+    });
+    finished(stream, { writable: false }, (error) => {
+      clearTimeout(timer);
+      if (error) {
+        release();
+        reject(
+          error.name === "AbortError"
+            ? error
+            : new RestError(`Error reading response as text: ${error.message}`, {
+                code: RestError.PARSE_ERROR,
+              }),
+        );
+        return;
+      }
+      try {
+        if (complete) {
+          const value = reader.end();
+          settleBody(value);
+          resolve({ complete: true, value, release });
+          return;
+        }
+      } catch {
+        // not complete JSON
+      }
+      release();
+      resolve({ complete: false });
+    });
+  });
+}
 
 /**
  * Client for `GET /partner/v1/analytics/referrals` on core-rest-pipeline: bearer token
@@ -136,43 +322,90 @@ export class PartnerCenterClient {
     };
   }
 
+  /**
+   * The same pages as `listReferrals(...).byPage()`, but each page's rows are parsed and checked only
+   * when asked for, a slice at a time, and only until the next page is asked for. Pages fetched ahead
+   * wait as bytes, and rows live no longer than their slice: memory stays flat however many rows a
+   * page or an export has. Errors are the ones byPage() gives, at the row they concern.
+   */
+  async *readReferralPages(
+    query: ValidatedQuery,
+    options: ListReferralsOptions,
+    stats: PagingStats = { pages: 0, throttled: 0, retries: 0, concurrency: 1 },
+  ): AsyncIterableIterator<PageReader> {
+    for await (const pending of this.pendingPages(query, options, stats)) {
+      const { page, index, trace } = pending;
+      yield {
+        index,
+        skip: pending.skip,
+        trace,
+        rowCount: page.rowCount,
+        ...(page.nextLink !== undefined ? { nextLink: page.nextLink } : {}),
+        ...(page.totalCount !== undefined ? { totalCount: page.totalCount } : {}),
+        rows: (from, to) => rowsOf(page, from, to, index, trace),
+      };
+    }
+  }
+
   private async *pages(
     query: ValidatedQuery,
     options: ListReferralsOptions,
     stats: PagingStats,
   ): AsyncIterableIterator<FetchedPage> {
+    for await (const { page, index, skip, trace, release } of this.pendingPages(query, options, stats)) {
+      const rows = rowsOf(page, 0, page.rowCount, index, trace);
+      release();
+      yield {
+        rows,
+        ...(page.nextLink !== undefined ? { nextLink: page.nextLink } : {}),
+        ...(page.totalCount !== undefined ? { totalCount: page.totalCount } : {}),
+        index,
+        skip,
+        trace,
+      };
+    }
+  }
+
+  /** Pages in order, as they arrive; each page's buffer goes back for reuse when the next is asked for. */
+  private async *pendingPages(
+    query: ValidatedQuery,
+    options: ListReferralsOptions,
+    stats: PagingStats,
+  ): AsyncIterableIterator<PendingPage> {
     const grouped = (query.groupby?.length ?? 0) > 0;
     const params = toQueryParams(query);
     const pipeline = this.createPipeline(options.deadline, stats);
     const inner = new AbortController();
     const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, inner.signal]) : inner.signal;
-    const fetchAt = (index: number, skip: number, url?: string): Promise<FetchedPage> =>
+    const fetchAt = (index: number, skip: number, url?: string): Promise<PendingPage> =>
       this.fetchPage(pipeline, url ?? this.pageUrl(params, skip), index, skip, grouped, options, signal);
-
     try {
+      // Each page is yielded, then its buffer goes back once the consumer asks for the next one.
       let page = await fetchAt(0, 0);
       stats.pages++;
       yield page;
+      page.release();
       let index = 1;
-      let skip = page.rows.length;
+      let skip = page.page.rowCount;
 
       // @nextLink decides the paging itself: follow it, one page at a time.
-      while (page.nextLink !== undefined && index < 100_000) {
-        page = await fetchAt(index, skip, this.checkNextLink(page.nextLink));
+      while (page.page.nextLink !== undefined && index < 100_000) {
+        page = await fetchAt(index, skip, this.checkNextLink(page.page.nextLink));
         stats.pages++;
         yield page;
+        page.release();
         index++;
-        skip += page.rows.length;
-        if (page.rows.length === 0) return;
+        skip += page.page.rowCount;
+        if (page.page.rowCount === 0) return;
       }
-      if (index > 1 || page.rows.length < this.pageSize) return;
+      if (index > 1 || page.page.rowCount < this.pageSize) return;
 
       // With a total, the remaining offsets are known: fetch ahead, emit in order.
-      const total = page.totalCount;
+      const total = page.page.totalCount;
       if (total !== undefined && total > skip) {
         const planned: number[] = [];
         for (let s = skip; s < total && planned.length < 100_000; s += this.pageSize) planned.push(s);
-        const inFlight: { skip: number; index: number; promise: Promise<FetchedPage> }[] = [];
+        const inFlight: { skip: number; index: number; promise: Promise<PendingPage> }[] = [];
         let next = 0;
         let concurrency = Math.max(1, this.options.prefetchPages ?? 1);
         stats.concurrency = concurrency;
@@ -196,10 +429,11 @@ export class PartnerCenterClient {
           page = await head.promise;
           stats.pages++;
           yield page;
-          skip = head.skip + page.rows.length;
+          page.release();
+          skip = head.skip + page.page.rowCount;
         }
         index += planned.length;
-        if (page.rows.length < this.pageSize) return;
+        if (page.page.rowCount < this.pageSize) return;
       }
 
       // No total (or the data grew): page with skip until a short page.
@@ -207,9 +441,10 @@ export class PartnerCenterClient {
         page = await fetchAt(index, skip);
         stats.pages++;
         yield page;
+        page.release();
         index++;
-        skip += page.rows.length;
-        if (page.rows.length < this.pageSize) return;
+        skip += page.page.rowCount;
+        if (page.page.rowCount < this.pageSize) return;
       }
       throw new PartnerCenterError(
         "bad-response",
@@ -247,6 +482,7 @@ export class PartnerCenterClient {
 
   private createPipeline(deadline: number, stats: PagingStats): Pipeline {
     const pipeline = createEmptyPipeline();
+    const buffers = new BodyBuffers(Math.max(1, this.options.prefetchPages ?? 1) + 1);
     pipeline.addPolicy(
       retryPolicy(
         [
@@ -271,7 +507,7 @@ export class PartnerCenterClient {
       bearerTokenAuthenticationPolicy({ credential: this.options.credential, scopes: PARTNER_CENTER_SCOPE }),
       { phase: "Sign" },
     );
-    pipeline.addPolicy(jsonBodyPolicy, {
+    pipeline.addPolicy(jsonBodyPolicy(buffers), {
       phase: "Sign",
       afterPolicies: [bearerTokenAuthenticationPolicyName],
     });
@@ -286,7 +522,7 @@ export class PartnerCenterClient {
     grouped: boolean,
     options: ListReferralsOptions,
     signal: AbortSignal,
-  ): Promise<FetchedPage> {
+  ): Promise<PendingPage> {
     const remaining = options.deadline - Date.now();
     if (remaining <= 0)
       throw new PartnerCenterError("deadline", "The export deadline passed before all pages were read");
@@ -315,24 +551,20 @@ export class PartnerCenterClient {
       ...(response.headers.get("ms-cv") ? { cv: response.headers.get("ms-cv") } : {}),
     };
     if (response.status !== 200) throw this.statusError(response, trace);
+    const body = parsedBodies.get(response);
+    const release = body?.release ?? nothingToRelease;
     try {
-      const page = parseReferralPage(parsedBodies.get(response), grouped);
+      const page = readReferralPage(body?.value, grouped);
       this.logger.debug("Partner Center page received", {
         index,
         skip,
-        rows: page.rows.length,
+        rows: page.rowCount,
         requestId: trace.requestId,
       });
-      return { ...page, index, skip, trace };
+      return { page, index, skip, trace, release };
     } catch (error) {
-      if (error instanceof EnvelopeError)
-        throw new PartnerCenterError(
-          "bad-response",
-          `Partner Center sent an unexpected page ${index}: ${error.message}`,
-          {
-            trace,
-          },
-        );
+      release();
+      if (error instanceof EnvelopeError) throw unexpectedPage(index, error, trace);
       throw error;
     }
   }

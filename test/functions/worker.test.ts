@@ -234,7 +234,14 @@ describe("queue worker", () => {
 
     await runJob(s.host, job, context(s, 2));
     const names = await blobNames(s, folder);
-    expect(names).toEqual([`${folder}_manifest.json`, `${folder}referrals.csv`, `${folder}referrals.json`]);
+    expect(names).toEqual([
+      `${folder}_manifest.json`,
+      `${folder}changes.csv`,
+      `${folder}changes.json`,
+      `${folder}referrals.csv`,
+      `${folder}referrals.json`,
+      `${folder}referrals.schema.json`,
+    ]);
     const manifest = JSON.parse((await download(s, `${folder}_manifest.json`)).toString("utf8")) as Manifest;
     expect(manifest.rowCount).toBe(3_000);
     for (const file of manifest.files) {

@@ -1,0 +1,215 @@
+import { parse } from "csv-parse/sync";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  CHANGE_COLUMNS,
+  COMPARED_FIELDS,
+  csvRecords,
+  jsonArrayObjects,
+} from "../../src/export/changeFeed.js";
+import type { Manifest } from "../../src/export/manifest.js";
+import type { Referral } from "../../src/simulator/dataset.js";
+import { readAll, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import { exportRun } from "./support.js";
+
+/**
+ * The change feed of a raw profile: between two runs the simulator's data set changes, and the
+ * second run's changes.csv / changes.json hold exactly those changes.
+ */
+let fixture: ExportFixture | undefined;
+afterEach(async () => {
+  await fixture?.close();
+  fixture = undefined;
+});
+
+type FeedRow = Record<string, unknown>;
+
+async function feedOf(f: ExportFixture, manifest: Manifest): Promise<{ csv: FeedRow[]; json: FeedRow[] }> {
+  const blobs = await readAll(f.services);
+  const changes = manifest.changes!;
+  const body = (format: string): Buffer => {
+    const file = changes.files.find((x) => x.format === format)!;
+    const run = blobs.get(file.path)!;
+    expect(run.length).toBe(file.bytes);
+    // latest/ carries the same feed as the run folder.
+    expect(blobs.get(`${manifest.profile}/latest/changes.${format}`)?.equals(run)).toBe(true);
+    return run;
+  };
+  const csv = parse<FeedRow>(body("csv"), { columns: true, bom: true });
+  const json = JSON.parse(body("json").toString("utf8")) as FeedRow[];
+  return { csv, json };
+}
+
+function acceptedReferral(f: ExportFixture): Referral {
+  for (let i = 0; i < f.dataset.size; i++) {
+    const row = f.dataset.get(i);
+    if (row.status === "Accepted") return row;
+  }
+  throw new Error("no Accepted referral in the data set");
+}
+
+describe("change feed", () => {
+  it("reports exactly a new referral, a status moved Accepted -> Won and a removed referral", async () => {
+    fixture = await startExportFixture({ rows: 2_000 });
+    const f = fixture;
+    const first = (await exportRun(f, { profile: "feed-raw", formats: ["csv", "json"] })).manifest;
+    expect(first.changes).toMatchObject({ previousRunId: null, added: 0, changed: 0, removed: 0 });
+    expect(first.changes?.note).toMatch(/first/);
+    const empty = await feedOf(f, first);
+    expect(empty.csv).toEqual([]);
+    expect(empty.json).toEqual([]);
+
+    const moved = acceptedReferral(f);
+    const removed = f.dataset.get(7);
+    const added: Referral = {
+      ...f.dataset.get(11),
+      id: "0000000042",
+      status: "New",
+      acceptedDate: null,
+      wonDate: null,
+      createdDate: "2026-10-31T09:15:00",
+    };
+    f.dataset.add(added);
+    f.dataset.update(moved.id, { status: "Won", wonDate: "2026-10-30T12:00:00" });
+    expect(f.dataset.remove(removed.id)).toBe(true);
+
+    const second = (await exportRun(f, { profile: "feed-raw", formats: ["csv", "json"] })).manifest;
+    expect(second.changes).toMatchObject({
+      previousRunId: first.runId,
+      note: null,
+      added: 1,
+      changed: 1,
+      removed: 1,
+      comparedFields: [...COMPARED_FIELDS],
+    });
+    expect(second.changes?.files.map((x) => [x.format, x.rowCount])).toEqual([
+      ["csv", 3],
+      ["json", 3],
+    ]);
+
+    const { csv, json } = await feedOf(f, second);
+    const byChange = (rows: FeedRow[]): Record<string, FeedRow> =>
+      Object.fromEntries(rows.map((r) => [r.change as string, r]));
+    expect(json).toHaveLength(3);
+    const j = byChange(json);
+    expect(Object.keys(json[0]!)).toEqual(CHANGE_COLUMNS);
+    expect(j.added).toMatchObject({
+      id: added.id,
+      changedFields: [],
+      status: "New",
+      previousStatus: null,
+      createdDate: "2026-10-31T09:15:00Z",
+      previousCreatedDate: null,
+    });
+    expect(j.changed).toMatchObject({
+      id: moved.id,
+      changedFields: ["status", "wonDate"],
+      status: "Won",
+      previousStatus: "Accepted",
+      wonDate: "2026-10-30T12:00:00Z",
+      previousWonDate: null,
+      acceptedDate: `${moved.acceptedDate!}Z`,
+      previousAcceptedDate: `${moved.acceptedDate!}Z`,
+    });
+    expect(j.removed).toMatchObject({
+      id: removed.id,
+      changedFields: [],
+      status: null,
+      previousStatus: removed.status,
+      createdDate: null,
+      previousCreatedDate: `${removed.createdDate!}Z`,
+    });
+
+    // The CSV holds the same three rows; the list of changed fields is joined with ';'.
+    expect(csv).toHaveLength(3);
+    expect(Object.keys(csv[0]!)).toEqual(CHANGE_COLUMNS);
+    const c = byChange(csv);
+    expect(c.changed).toMatchObject({ id: moved.id, changedFields: "status;wonDate", status: "Won" });
+    expect(c.changed!.previousStatus).toBe("Accepted");
+    expect(c.added).toMatchObject({ id: added.id, changedFields: "", previousStatus: "" });
+    expect(c.removed).toMatchObject({ id: removed.id, status: "", previousStatus: removed.status });
+
+    // Nothing changed since: the next run's feed is empty but compared.
+    const third = (await exportRun(f, { profile: "feed-raw", formats: ["csv", "json"] })).manifest;
+    expect(third.changes).toMatchObject({ previousRunId: second.runId, added: 0, changed: 0, removed: 0 });
+  });
+
+  it("compares with a CSV-only or JSON-only previous snapshot, and starts a new baseline when it cannot compare", async () => {
+    fixture = await startExportFixture({ rows: 300 });
+    const f = fixture;
+    await exportRun(f, { profile: "feed-csv", formats: ["csv"] });
+    f.dataset.remove(f.dataset.get(0).id);
+    const fromCsv = (await exportRun(f, { profile: "feed-csv", formats: ["csv", "parquet"] })).manifest;
+    expect(fromCsv.changes).toMatchObject({ added: 0, changed: 0, removed: 1 });
+
+    // JSON-only snapshots are compared through the JSON file.
+    await exportRun(f, { profile: "feed-json", formats: ["json"] });
+    f.dataset.update(f.dataset.get(5).id, { status: "Lost", lostDate: "2026-10-29T08:00:00" });
+    const fromJson = (await exportRun(f, { profile: "feed-json", formats: ["json"] })).manifest;
+    expect(fromJson.changes).toMatchObject({ added: 0, changed: 1, removed: 0 });
+
+    // A Parquet-only previous snapshot: nothing to read it back with, so no comparison.
+    await exportRun(f, { profile: "feed-parquet", formats: ["parquet"] });
+    const afterParquet = (await exportRun(f, { profile: "feed-parquet", formats: ["parquet"] })).manifest;
+    expect(afterParquet.changes).toMatchObject({ previousRunId: null, added: 0, changed: 0, removed: 0 });
+    expect(afterParquet.changes?.note).toMatch(/no CSV or JSON/);
+
+    // The profile's query changed: the old snapshot is a different data set.
+    const otherQuery = (
+      await exportRun(f, { profile: "feed-csv", query: { filter: "status eq 'Won'" }, formats: ["csv"] })
+    ).manifest;
+    expect(otherQuery.changes).toMatchObject({ previousRunId: null, added: 0 });
+    expect(otherQuery.changes?.note).toMatch(/different query/);
+
+    // A grouped run has no feed, and takes the raw run's feed out of latest/.
+    const grouped = (
+      await exportRun(f, { profile: "feed-csv", query: { groupby: ["status"] }, formats: ["csv"] })
+    ).manifest;
+    expect(grouped.changes).toBeNull();
+    const blobs = await readAll(f.services);
+    expect(blobs.has("feed-csv/latest/changes.csv")).toBe(false);
+    expect(blobs.has("feed-csv/latest/changes.json")).toBe(false);
+  });
+});
+
+describe("reading a previous snapshot back", () => {
+  // Chunks arrive asynchronously, as from a blob download.
+  async function* chunked(text: string, size: number): AsyncGenerator<string> {
+    for (let i = 0; i < text.length; i += size) {
+      await Promise.resolve();
+      yield text.slice(i, i + size);
+    }
+  }
+  const collect = async <T>(items: AsyncIterable<T>): Promise<T[]> => {
+    const out: T[] = [];
+    for await (const item of items) out.push(item);
+    return out;
+  };
+
+  it("splits a JSON array into its objects wherever the chunks break", async () => {
+    const rows = [
+      { id: "1", name: 'a "quoted" } { name', nested: { x: [1, 2, { y: "]" }] } },
+      { id: "2", name: "back\\slash\\", text: "line\nbreak ☃ 😀" },
+      { id: "3", name: null },
+    ];
+    const text = `[\n${rows.map((r) => JSON.stringify(r)).join(",\n")}\n]\n`;
+    for (const size of [1, 2, 3, 7, 64, text.length])
+      expect(await collect(jsonArrayObjects(chunked(text, size))), `chunks of ${size}`).toEqual(rows);
+    expect(await collect(jsonArrayObjects(chunked("[]\n", 1)))).toEqual([]);
+    expect(await collect(jsonArrayObjects(chunked(JSON.stringify(rows, null, 2), 5)))).toEqual(rows);
+  });
+
+  it("reads the product's CSV: quotes, CRLF records, lone LF and CR as data, a BOM", async () => {
+    const text =
+      '\ufeffid,name,status\r\n1,"Smith, Jones",Won\r\n2,"The ""Quoted"" Co",\r\n3,Line One\nLine Two,New\r\n4,"Carriage\r\nReturn",a\rb\r\n5,,\r\n';
+    const expected = [
+      ["id", "name", "status"],
+      ["1", "Smith, Jones", "Won"],
+      ["2", 'The "Quoted" Co', ""],
+      ["3", "Line One\nLine Two", "New"],
+      ["4", "Carriage\r\nReturn", "a\rb"],
+      ["5", "", ""],
+    ];
+    for (const size of [1, 2, 3, 5, text.length])
+      expect(await collect(csvRecords(chunked(text, size))), `chunks of ${size}`).toEqual(expected);
+  });
+});
