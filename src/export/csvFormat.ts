@@ -31,7 +31,7 @@ export function createCsvStringifier(options: CsvOptions): Stringifier {
     columns: [...options.columns],
     bom: options.bom,
     record_delimiter: "windows",
-    quoted_match: /^\s|\s$/,
+    quoted_match: /^\s|\s$|[\r\n]/,
     cast: {
       string: options.formulaGuard ? guardFormula : (v) => v,
       boolean: (v) => (v ? "true" : "false"),
@@ -49,7 +49,7 @@ export interface CsvPageFormatter {
 }
 
 /** Fields that csv-stringify quotes with the options above: a quote, the delimiter, CRLF, or edge whitespace. */
-const NEEDS_QUOTES = /[",]|\r\n|^\s|\s$/;
+const NEEDS_QUOTES = /[",\r\n]|^\s|\s$/;
 /** Column names that csv-stringify reads as plain property names (anything else is a path to it). */
 const PLAIN_KEY = /^\w*$/;
 
@@ -90,7 +90,7 @@ export function createCsvPageFormatter(options: CsvOptions): CsvPageFormatter {
       header: false,
       columns,
       record_delimiter: "windows",
-      quoted_match: /^\s|\s$/,
+      quoted_match: /^\s|\s$|[\r\n]/,
       cast: {
         string: text,
         boolean: (v: boolean) => (v ? "true" : "false"),

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
-import { downloadContainer, exportRun, openDuck, replaceBareLineBreaks, type Duck } from "./support.js";
+import { downloadContainer, exportRun, openDuck, type Duck } from "./support.js";
 
 /**
  * docs/consumers.md promises that its DuckDB queries over local files work. They are taken from
@@ -29,7 +29,6 @@ let root: string;
 
 beforeAll(async () => {
   fixture = await startExportFixture({ rows: 1_500 });
-  replaceBareLineBreaks(fixture);
   await exportRun(fixture, { profile: PROFILE, at: new Date(Date.now() - DAY) });
   let moved = false;
   for (let i = 0; i < fixture.dataset.size && !moved; i++) {

@@ -76,16 +76,3 @@ export async function openDuck(): Promise<Duck> {
 
 /** SQL string literal. */
 export const lit = (text: string): string => `'${text.replaceAll("'", "''")}'`;
-
-/**
- * Names that hold a line feed or carriage return without the other: the CSV writer does not quote
- * them yet, so CSV readers (DuckDB among them) split the row. Tests that read CSV with an engine
- * replace such names until the CSV quotes them; one test below tracks the issue itself.
- */
-export function replaceBareLineBreaks(fixture: ExportFixture): void {
-  for (let i = 0; i < fixture.dataset.size; i++) {
-    const row = fixture.dataset.get(i);
-    if (/\r(?!\n)|(?<!\r)\n/.test(row.customerName))
-      fixture.dataset.update(row.id, { customerName: row.customerName.replace(/\r\n|\r|\n/g, " ") });
-  }
-}

@@ -284,27 +284,21 @@ describe("CSV formula guard", () => {
     expect(csvRecords(storage.blobs.get(`${PROFILE}/latest/referrals.csv`)!)[0]!.customerName).toBe("=1+1");
   });
 
-  // Known product bug (reported to the lead): a value with a bare LF or CR inside is written unquoted
-  // (csv-stringify only quotes the CRLF record delimiter), so readers that end a record at any line break
-  // (Excel, Python's csv module, pandas, DuckDB) split the row. Flip to `it` once such values are quoted.
-  it.fails(
-    "a line break inside a value stays inside its quoted field for a line-oriented reader",
-    async () => {
-      const rows = [
-        newReferral(1, { customerName: "Line One\nLine Two Ltd" }),
-        newReferral(2, { customerName: "Carriage\rReturn GmbH" }),
-        newReferral(3, { customerName: "Plain" }),
-      ];
-      fx = await startFaultFixture({ profile: PROFILE, dataset: new ArrayDataset(rows) });
-      expect((await fx.cli(["export", "--profile", PROFILE])).code).toBe(0);
-      const body = (await storageSnapshot(fx.container)).blobs.get(`${PROFILE}/latest/referrals.csv`)!;
-      const records = parse<Record<string, string>>(body, {
-        columns: true,
-        record_delimiter: ["\r\n", "\n", "\r"],
-      });
-      expect(records.map((r) => r.customerName)).toEqual(rows.map((r) => r.customerName));
-    },
-  );
+  it("a line break inside a value stays inside its quoted field for a line-oriented reader", async () => {
+    const rows = [
+      newReferral(1, { customerName: "Line One\nLine Two Ltd" }),
+      newReferral(2, { customerName: "Carriage\rReturn GmbH" }),
+      newReferral(3, { customerName: "Plain" }),
+    ];
+    fx = await startFaultFixture({ profile: PROFILE, dataset: new ArrayDataset(rows) });
+    expect((await fx.cli(["export", "--profile", PROFILE])).code).toBe(0);
+    const body = (await storageSnapshot(fx.container)).blobs.get(`${PROFILE}/latest/referrals.csv`)!;
+    const records = parse<Record<string, string>>(body, {
+      columns: true,
+      record_delimiter: ["\r\n", "\n", "\r"],
+    });
+    expect(records.map((r) => r.customerName)).toEqual(rows.map((r) => r.customerName));
+  });
 });
 
 describe("log canary", () => {
