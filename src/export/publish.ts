@@ -10,11 +10,29 @@ import {
 import type { Manifest } from "./manifest.js";
 import { EXPORT_FORMATS } from "../config/profiles.js";
 
+/** Every name `latest/` may hold besides the manifest. */
+const LATEST_NAMES = [
+  ...EXPORT_FORMATS.map(dataFileName),
+  SCHEMA_FILE_NAME,
+  ...CHANGE_FEED_FORMATS.map(changesFileName),
+];
+
+/** latest/ file name -> the run file it is a copy of. */
+function latestSources(manifest: Manifest): Map<string, string> {
+  const sources = new Map<string, string>();
+  for (const file of manifest.files) sources.set(dataFileName(file.format), file.path);
+  if (manifest.schemaFile?.path) sources.set(SCHEMA_FILE_NAME, manifest.schemaFile.path);
+  for (const file of manifest.changes?.files ?? [])
+    sources.set(file.path.slice(file.path.lastIndexOf("/") + 1), file.path);
+  return sources;
+}
+
 /**
  * Points `latest/` at a finished run: the data files, the JSON Schema and the change feed are
  * copied server-side first and the manifest last, so a reader that finds `latest/_manifest.json`
- * finds its files. Formats the profile no longer produces, and a change feed a grouped profile
- * does not have, are removed from `latest/`.
+ * finds its files. Names the run does not produce (a dropped format, the change feed of a grouped
+ * profile) are removed. If any step fails, `latest/` is put back to the previous run's files
+ * and manifest before the error is passed on, so a failed publish leaves the old snapshot.
  */
 export async function publishLatest(
   container: ContainerClient,
@@ -23,32 +41,69 @@ export async function publishLatest(
   manifestText: string,
 ): Promise<void> {
   const latest = latestFolder(profile);
-  // Hide the old manifest while files change underneath it.
-  await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).deleteIfExists();
-  for (const file of manifest.files) {
-    const source = container.getBlockBlobClient(file.path);
-    const target = container.getBlockBlobClient(`${latest}${dataFileName(file.format)}`);
-    const poller = await target.beginCopyFromURL(source.url);
-    const result = await poller.pollUntilDone();
-    if (result.copyStatus !== "success")
-      throw new Error(`copy of ${file.path} to latest/ ended ${result.copyStatus ?? "unknown"}`);
+  const manifestBlob = container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`);
+  const previousText = (await manifestBlob.exists())
+    ? (await manifestBlob.downloadToBuffer()).toString("utf8")
+    : undefined;
+  const touched = new Set<string>();
+  try {
+    await pointLatestAt(container, latest, latestSources(manifest), manifestText, touched);
+  } catch (error) {
+    await restoreLatest(container, latest, touched, previousText);
+    throw error;
   }
-  await copyInto(container, manifest.schemaFile.path, `${latest}${SCHEMA_FILE_NAME}`);
-  const changeFiles = manifest.changes?.files ?? [];
-  for (const file of changeFiles)
-    await copyInto(container, file.path, `${latest}${file.path.slice(file.path.lastIndexOf("/") + 1)}`);
-  if (changeFiles.length === 0)
-    for (const format of CHANGE_FEED_FORMATS)
-      await container.getBlockBlobClient(`${latest}${changesFileName(format)}`).deleteIfExists();
-  const produced = new Set(manifest.files.map((f) => f.format));
-  for (const format of EXPORT_FORMATS)
-    if (!produced.has(format))
-      await container.getBlockBlobClient(`${latest}${dataFileName(format)}`).deleteIfExists();
-  await container
-    .getBlockBlobClient(`${latest}${MANIFEST_NAME}`)
-    .upload(manifestText, Buffer.byteLength(manifestText), {
-      blobHTTPHeaders: { blobContentType: "application/json; charset=utf-8" },
-    });
+}
+
+async function pointLatestAt(
+  container: ContainerClient,
+  latest: string,
+  sources: ReadonlyMap<string, string>,
+  manifestText: string,
+  touched: Set<string>,
+): Promise<void> {
+  // Hide the manifest while files change underneath it.
+  await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).deleteIfExists();
+  // A copy or delete that throws changed nothing, so only completed steps need undoing.
+  for (const [name, source] of sources) {
+    await copyInto(container, source, `${latest}${name}`);
+    touched.add(name);
+  }
+  for (const name of LATEST_NAMES)
+    if (!sources.has(name)) {
+      await container.getBlockBlobClient(`${latest}${name}`).deleteIfExists();
+      touched.add(name);
+    }
+  await uploadManifest(container, latest, manifestText);
+}
+
+/** Puts back what a failed publish replaced, from the previous run's folder, then its manifest. */
+async function restoreLatest(
+  container: ContainerClient,
+  latest: string,
+  touched: ReadonlySet<string>,
+  previousText: string | undefined,
+): Promise<void> {
+  try {
+    const previous =
+      previousText === undefined
+        ? new Map<string, string>()
+        : latestSources(JSON.parse(previousText) as Manifest);
+    for (const name of touched) {
+      const source = previous.get(name);
+      if (source) await copyInto(container, source, `${latest}${name}`);
+      else await container.getBlockBlobClient(`${latest}${name}`).deleteIfExists();
+    }
+    if (previousText !== undefined) await uploadManifest(container, latest, previousText);
+  } catch {
+    // The restore failed too: latest/ has no manifest, which readers take as "not ready";
+    // the next successful run publishes a complete latest/ again.
+  }
+}
+
+async function uploadManifest(container: ContainerClient, latest: string, text: string): Promise<void> {
+  await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).upload(text, Buffer.byteLength(text), {
+    blobHTTPHeaders: { blobContentType: "application/json; charset=utf-8" },
+  });
 }
 
 async function copyInto(container: ContainerClient, sourcePath: string, targetPath: string): Promise<void> {

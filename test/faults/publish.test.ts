@@ -54,12 +54,7 @@ describe("a write refused while latest/ is being switched", () => {
     expectPublished(after, await storageSnapshot(fx.container), PROFILE, fx.dataset.rows);
   });
 
-  // Known product bug (reported to the lead): publishLatest deletes latest/_manifest.json, then copies
-  // the files one by one; when a copy fails it throws with the manifest gone and the files already
-  // copied left in place (new CSV beside old JSON), so a failed run does touch latest/. Proposed fix:
-  // on failure, put back what was replaced (from the previous manifest's run folder) and the previous
-  // manifest text. Flip to `it` with the fix.
-  it.fails("latest/ keeps the previous snapshot, byte for byte", async () => {
+  it("latest/ keeps the previous snapshot, byte for byte", async () => {
     const before = await storageSnapshot(fx.container);
     const result = await withLatestJsonLeased(() => fx.cli(["export", "--profile", PROFILE]));
     expect(result.code).toBe(1);
