@@ -21,7 +21,9 @@ const LATEST_NAMES = [
 function latestSources(manifest: Manifest): Map<string, string> {
   const sources = new Map<string, string>();
   for (const file of manifest.files) sources.set(dataFileName(file.format), file.path);
-  if (manifest.schemaFile?.path) sources.set(SCHEMA_FILE_NAME, manifest.schemaFile.path);
+  // Manifests written before the schema file existed have none.
+  const schemaFile = manifest.schemaFile as Manifest["schemaFile"] | undefined;
+  if (schemaFile) sources.set(SCHEMA_FILE_NAME, schemaFile.path);
   for (const file of manifest.changes?.files ?? [])
     sources.set(file.path.slice(file.path.lastIndexOf("/") + 1), file.path);
   return sources;
