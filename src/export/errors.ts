@@ -1,5 +1,6 @@
 export type ExportFailureReason =
   | "consent_required"
+  | "sign_in"
   | "upstream"
   | "storage"
   | "count_mismatch"

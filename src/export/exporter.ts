@@ -326,6 +326,11 @@ function classify(error: unknown): ExportError {
   if (error instanceof ExportError) return error;
   const consent = findReason(error, "consent_required");
   if (consent) return new ExportError("consent_required", consent.message, { cause: error });
+  const signIn = error instanceof Error ? findNamed(error, "AuthError") : undefined;
+  if (signIn)
+    return new ExportError("sign_in", `Sign-in failed before Partner Center was called: ${signIn.message}`, {
+      cause: error,
+    });
   if (error instanceof PartnerCenterError) {
     if (error.kind === "deadline") return new ExportError("deadline", error.message, { cause: error });
     return new ExportError("upstream", error.message, { cause: error });
@@ -352,4 +357,13 @@ async function removeRunFolder(container: ContainerClient, folder: string, logge
       error: error instanceof Error ? error.message : String(error),
     });
   }
+}
+
+function findNamed(error: Error, name: string): Error | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current.name === name) return current;
+    current = current.cause;
+  }
+  return undefined;
 }

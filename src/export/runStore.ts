@@ -10,6 +10,7 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const FAILURE_REASONS = [
   "consent_required",
+  "sign_in",
   "upstream",
   "storage",
   "count_mismatch",

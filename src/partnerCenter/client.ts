@@ -170,16 +170,29 @@ function jsonBodyPolicy(buffers: BodyBuffers): PipelinePolicy {
     async sendRequest(request, next) {
       request.streamResponseStatusCodes = STREAMED_STATUSES;
       const started = Date.now();
-      const response = await next(request);
-      if (response.status !== 200) return response;
-      const body =
-        response.readableStreamBody === undefined
-          ? parseText(response.bodyAsText ?? "")
-          : await readJson(
-              response.readableStreamBody,
-              buffers,
-              request.timeout > 0 ? request.timeout - (Date.now() - started) : undefined,
-            );
+      let response: PipelineResponse;
+      let body: ParsedBody;
+      try {
+        response = await next(request);
+        if (response.status !== 200) return response;
+        body =
+          response.readableStreamBody === undefined
+            ? parseText(response.bodyAsText ?? "")
+            : await readJson(
+                response.readableStreamBody,
+                buffers,
+                request.timeout > 0 ? request.timeout - (Date.now() - started) : undefined,
+              );
+      } catch (error) {
+        // The per-request timeout surfaces as an AbortError, which the retry policy would rethrow
+        // untried; as a RestError without a response it is retried like any lost connection.
+        if (error instanceof Error && error.name === "AbortError" && request.abortSignal?.aborted !== true)
+          throw new RestError(`Partner Center did not answer within ${request.timeout} ms`, {
+            code: "REQUEST_TIMEOUT",
+            request,
+          });
+        throw error;
+      }
       if (!body.complete)
         throw new RestError("Partner Center sent a response body that is not complete JSON", {
           code: "INVALID_RESPONSE_BODY",
@@ -622,6 +635,9 @@ export class PartnerCenterClient {
 
   private translateError(error: unknown, trace: PartnerCenterTrace, deadline: number): Error {
     if (error instanceof PartnerCenterError) return error;
+    // A sign-in failure (Key Vault, token endpoint, consent) happened before Partner Center was called.
+    const signIn = signInError(error);
+    if (signIn) return signIn;
     if (Date.now() >= deadline - 5)
       return new PartnerCenterError(
         "deadline",
@@ -633,6 +649,8 @@ export class PartnerCenterClient {
       );
     if (error instanceof Error && error.name === "AbortError") return error;
     const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof RestError && error.code === "REQUEST_TIMEOUT")
+      return new PartnerCenterError("network", `${message}, even after retries`, { trace, cause: error });
     if (error instanceof RestError && error.code === "INVALID_RESPONSE_BODY")
       return new PartnerCenterError("bad-response", `${message}, even after retries`, {
         trace,
@@ -643,4 +661,14 @@ export class PartnerCenterClient {
       cause: error,
     });
   }
+}
+
+/** The sign-in module's errors (by name, so this client does not depend on it), found on the cause chain. */
+function signInError(error: unknown): Error | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current.name === "AuthError" || current.name === "ConsentRequiredError") return current;
+    current = current.cause;
+  }
+  return undefined;
 }

@@ -142,23 +142,15 @@ describe("request timeouts", () => {
     expect(after.uncommitted).toEqual([]);
   });
 
-  // Known product bug (reported to the lead): core-rest-pipeline turns the per-request `timeout` into an
-  // AbortError, which its retry policy rethrows without asking the retry strategy, so a timed-out page is
-  // never retried and the run fails as "aborted" ("cancelled"). Flip to `it` once the client retries timeouts.
-  it.fails(
-    "a page slower than the request timeout once is retried and the run publishes every row",
-    async () => {
-      fx = await startFaultFixture({ profile: PROFILE, rows: ROWS, faults: "slow:3000@2" });
-      const before = await storageSnapshot(fx.container);
-      const outcome = await exportWithRequestTimeout(fx, 500);
-      expect(outcome).not.toBeInstanceOf(Error);
-      expectPublished(before, await storageSnapshot(fx.container), PROFILE, fx.dataset.rows);
-    },
-  );
+  it("a page slower than the request timeout once is retried and the run publishes every row", async () => {
+    fx = await startFaultFixture({ profile: PROFILE, rows: ROWS, faults: "slow:3000@2" });
+    const before = await storageSnapshot(fx.container);
+    const outcome = await exportWithRequestTimeout(fx, 500);
+    expect(outcome).not.toBeInstanceOf(Error);
+    expectPublished(before, await storageSnapshot(fx.container), PROFILE, fx.dataset.rows);
+  });
 
-  // Same bug: the failure is classified "aborted" ("The export was cancelled before it finished"),
-  // which sends an operator looking for whoever cancelled it. Flip to `it` with the fix.
-  it.fails("a page that keeps timing out fails as an upstream problem, not as a cancelled run", async () => {
+  it("a page that keeps timing out fails as an upstream problem, not as a cancelled run", async () => {
     fx = await startFaultFixture({ profile: PROFILE, rows: ROWS, faults: "slow:3000@2-1000" });
     const outcome = await exportWithRequestTimeout(fx, 500);
     expect(outcome).toBeInstanceOf(ExportError);

@@ -158,16 +158,10 @@ describe("Key Vault down for the whole run", () => {
     vaultDown = result;
   });
 
-  // Known product bug (reported to the lead): the client wraps every error of the token policy as
-  // PartnerCenterError("network"), so a Key Vault outage reads "failed (upstream): Could not reach Partner
-  // Center: Key Vault read ... failed" although Partner Center was never contacted. Flip to `it` with the fix.
-  it.fails(
-    "a Key Vault outage is reported as a sign-in (Key Vault) failure, not as Partner Center being unreachable",
-    () => {
-      expect(vaultDown?.err).toMatch(/Key Vault/);
-      expect(vaultDown?.err).not.toMatch(/failed \(upstream\)|Could not reach Partner Center/);
-    },
-  );
+  it("a Key Vault outage is reported as a sign-in (Key Vault) failure, not as Partner Center being unreachable", () => {
+    expect(vaultDown?.err).toMatch(/Key Vault/);
+    expect(vaultDown?.err).not.toMatch(/failed \(upstream\)|Could not reach Partner Center/);
+  });
 });
 
 let vaultDown: CliResult | undefined;
