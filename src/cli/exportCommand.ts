@@ -10,14 +10,14 @@ import { QueryValidationError, validateQuery, type ValidatedQuery } from "../par
 import type { Services } from "../wiring/services.js";
 import { EXIT, UsageError, type CliIo } from "./io.js";
 
-export const EXPORT_HELP = `Usage: referrals-export export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level day|week|month]) [--format csv,json] [--name NAME] [--json]
+export const EXPORT_HELP = `Usage: referrals-export export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level day|week|month]) [--format csv,json,parquet] [--name NAME] [--json]
 
 Runs one export now and publishes it to {profile}/snapshot_date=…/run_id=…/ and {profile}/latest/.
   --profile NAME            an export profile from EXPORT_PROFILES
   --filter F                Partner Center filter, e.g. "status eq 'Won' and createdDate ge '2026-01-01'"
   --groupby A,B             group by these fields (counts per group)
   --aggregation-level L     day, week or month; needs a date field in --groupby
-  --format csv,json         files to write (default: the profile's, or csv,json)
+  --format csv,json,parquet files to write (default: the profile's, or csv,json)
   --name NAME               folder name for an ad-hoc export (default: adhoc)
   --json                    print the manifest as JSON instead of a summary`;
 
