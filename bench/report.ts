@@ -28,12 +28,6 @@ export interface PrefetchPoint {
 export interface PrefetchSummary {
   readonly size: number;
   readonly points: readonly PrefetchPoint[];
-  /**
-   * The smallest C within 10% of the best wall time both plain and in latency mode, with peak RSS
-   * under 256 MB: more pages in flight than that buy nothing here and cost memory (and load on
-   * Partner Center).
-   */
-  readonly suggestedC: number | undefined;
 }
 
 export interface Target {
@@ -195,7 +189,7 @@ export function renderTable(report: Report): string {
   return lines.join("\n");
 }
 
-/** Wall time, memory and latency-mode ratio per C at the largest size, and the C they point to. */
+/** Wall time, memory and latency-mode ratio per C at the largest size. */
 export function summarisePrefetch(rows: readonly Row[], size: number): PrefetchSummary {
   const cs = [
     ...new Set(rows.filter((r) => r.run === "export" || r.run === "export-latency").map((r) => r.c)),
@@ -212,17 +206,7 @@ export function summarisePrefetch(rows: readonly Row[], size: number): PrefetchS
       latencyRatio: latency && ideal ? seconds(latency.result) / ideal : undefined,
     };
   });
-  const best = (pick: (p: PrefetchPoint) => number | undefined): number =>
-    Math.min(...points.map((p) => pick(p) ?? Infinity));
-  const bestPlain = best((p) => p.wallSeconds);
-  const bestLatency = best((p) => p.latencyWallSeconds);
-  const suggested = points.find(
-    (p) =>
-      (p.wallSeconds ?? Infinity) <= 1.1 * bestPlain &&
-      (p.latencyWallSeconds === undefined || p.latencyWallSeconds <= 1.1 * bestLatency) &&
-      (p.maxRssMb ?? Infinity) < 256,
-  );
-  return { size, points, suggestedC: suggested?.c };
+  return { size, points };
 }
 
 export function renderPrefetch(summary: PrefetchSummary): string {
@@ -236,7 +220,6 @@ export function renderPrefetch(summary: PrefetchSummary): string {
   return [
     `Prefetch at ${summary.size.toLocaleString("en-US")} rows (plain wall, peak RSS; latency mode):`,
     ...lines,
-    `Smallest C within 10% of the best, plain and in latency mode, under 256 MB: ${summary.suggestedC ?? "none"}`,
   ].join("\n");
 }
 
