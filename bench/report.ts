@@ -68,6 +68,11 @@ const find = (rows: readonly Row[], size: number, run: RunKind, c?: number): Row
 
 const seconds = (r: WorkerResult): number => r.wallMs / 1000;
 
+function naiveRss(rows: readonly Row[], size: number): string {
+  const naive = find(rows, size, "naive");
+  return naive ? `${naive.result.maxRssMb.toFixed(0)} MB` : "not run";
+}
+
 /** The issue's targets, from the measured rows; a target whose runs are missing is left out. */
 export function computeTargets(rows: readonly Row[], sizes: readonly number[], defaultC: number): Target[] {
   const targets: Target[] = [];
@@ -131,7 +136,7 @@ export function computeTargets(rows: readonly Row[], sizes: readonly number[], d
       value: bigExport.result.maxRssMb,
       limit: 256,
       strict: true,
-      note: `naive: ${find(rows, big, "naive")?.result.maxRssMb.toFixed(0) ?? "not run"} MB`,
+      note: `naive: ${naiveRss(rows, big)}`,
     });
   }
 
