@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { authOptionsFromSettings } from "../wiring/authOptions.js";
 import type { Services } from "../wiring/services.js";
 import { authLogin, authStatus } from "./authCommands.js";
-import { UsageError, type CliIo } from "./io.js";
+import { UsageError, type CliIo, parseCliArgs } from "./io.js";
 import { openServices } from "./openServices.js";
 
 export const AUTH_HELP = `Usage: referrals-export auth login [--device-code | --auth-code [--port P]]
@@ -25,20 +24,15 @@ export async function authCommand(
   const [sub, ...rest] = args;
   if (sub !== "login" && sub !== "status")
     throw new UsageError(`unknown auth command '${(sub ?? "").slice(0, 40)}' (try: auth login, auth status)`);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options:
-        sub === "login"
-          ? { "device-code": { type: "boolean" }, "auth-code": { type: "boolean" }, port: { type: "string" } }
-          : {},
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const { values } = parseCliArgs({
+    args: rest,
+    options:
+      sub === "login"
+        ? { "device-code": { type: "boolean" }, "auth-code": { type: "boolean" }, port: { type: "string" } }
+        : {},
+    strict: true,
+    allowPositionals: false,
+  });
   const settings = loadSettings(env);
   const services = open(settings);
   await services.locksContainer.createIfNotExists();

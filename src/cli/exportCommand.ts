@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { randomUUID } from "node:crypto";
 import { FORMATS, PROFILE_NAME, type ExportFormat } from "../config/profiles.js";
 import type { ExportProfile } from "../config/settings.js";
@@ -8,7 +7,7 @@ import { newRunId } from "../export/runId.js";
 import { LOCK_LEASE_SECONDS, ProfileLocks } from "../export/profileLock.js";
 import { QueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
 import type { Services } from "../wiring/services.js";
-import { EXIT, UsageError, type CliIo } from "./io.js";
+import { EXIT, UsageError, type CliIo, parseCliArgs } from "./io.js";
 
 export const EXPORT_HELP = `Usage: referrals-export export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level day|week|month]) [--format csv,json,parquet] [--name NAME] [--json]
 
@@ -32,25 +31,20 @@ export function planExport(
   args: readonly string[],
   profiles: readonly ExportProfile[],
 ): ExportPlan & { json: boolean } {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        profile: { type: "string" },
-        filter: { type: "string" },
-        groupby: { type: "string" },
-        "aggregation-level": { type: "string" },
-        format: { type: "string" },
-        name: { type: "string" },
-        json: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const { values } = parseCliArgs({
+    args: [...args],
+    options: {
+      profile: { type: "string" },
+      filter: { type: "string" },
+      groupby: { type: "string" },
+      "aggregation-level": { type: "string" },
+      format: { type: "string" },
+      name: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const adHoc =
     values.filter !== undefined || values.groupby !== undefined || values["aggregation-level"] !== undefined;
   let formats: ExportFormat[] | undefined;

@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
 /** Where a command writes: injectable so tests capture output and exit codes without a process. */
 export interface CliIo {
   out(line: string): void;
@@ -38,4 +39,13 @@ export function printable(text: string): string {
     out += unsafe ? `\\u${code.toString(16).padStart(4, "0")}` : c;
   }
   return out;
+}
+
+/** node:util parseArgs, with its complaints (unknown option, missing value) turned into usage errors. */
+export function parseCliArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
 }

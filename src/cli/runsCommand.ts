@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { loadSettings, type Settings } from "../config/settings.js";
 import type { Services } from "../wiring/services.js";
 import { PROFILE_NAME } from "../config/profiles.js";
 import type { Manifest } from "../export/manifest.js";
-import { EXIT, UsageError, type CliIo } from "./io.js";
+import { EXIT, UsageError, type CliIo, parseCliArgs } from "./io.js";
 import { openServices } from "./openServices.js";
 
 export const RUNS_HELP = `Usage: referrals-export runs list [--profile NAME] [--limit N] [--json]
@@ -20,21 +19,16 @@ export async function runsCommand(
   const [sub, ...rest] = args;
   if (sub !== "list")
     throw new UsageError(`unknown runs command '${(sub ?? "").slice(0, 40)}' (try: runs list)`);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        profile: { type: "string" },
-        limit: { type: "string", default: "20" },
-        json: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const { values } = parseCliArgs({
+    args: rest,
+    options: {
+      profile: { type: "string" },
+      limit: { type: "string", default: "20" },
+      json: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
     throw new UsageError("--limit must be a whole number from 1 to 1000");

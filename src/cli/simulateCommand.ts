@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
 import { parseFaultSpec } from "../simulator/faults.js";
 import { startLocalCloud } from "../simulator/localCloud.js";
-import { UsageError, type CliIo } from "./io.js";
+import { UsageError, type CliIo, parseCliArgs } from "./io.js";
 
 export const SIMULATE_HELP = `Usage: referrals-export simulate [--port P] [--rows N] [--seed S] [--latency-ms L] [--faults SPEC] [--next-link relative|absolute]
 
@@ -28,24 +27,19 @@ export async function simulateCommand(
   io: CliIo,
   stop?: AbortSignal,
 ): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        port: { type: "string" },
-        rows: { type: "string" },
-        seed: { type: "string" },
-        "latency-ms": { type: "string" },
-        faults: { type: "string" },
-        "next-link": { type: "string" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const { values } = parseCliArgs({
+    args: [...args],
+    options: {
+      port: { type: "string" },
+      rows: { type: "string" },
+      seed: { type: "string" },
+      "latency-ms": { type: "string" },
+      faults: { type: "string" },
+      "next-link": { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const nextLink = values["next-link"];
   if (nextLink !== undefined && nextLink !== "relative" && nextLink !== "absolute")
     throw new UsageError("--next-link must be relative or absolute");
