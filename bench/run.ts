@@ -140,7 +140,7 @@ async function main(): Promise<Report> {
 
   for (const size of sizes) {
     console.error(`${size.toLocaleString("en-US")} referrals, page size ${PAGE_SIZE}, default C=${defaultC}`);
-    await withSimulator({ size, latencyMs: 0 }, async (sim) => {
+    await withSimulator({ size, latencyMs: 0, prerender: true }, async (sim) => {
       // The floors and the export at the default C, interleaved so that drift on a shared
       // machine hits them alike; then the rest of the sweep and the naive baseline.
       const fetches: WorkerResult[] = [];
@@ -174,7 +174,7 @@ async function main(): Promise<Report> {
 
   if (!args["no-latency"]) {
     console.error(`latency mode: ${latencyRows.toLocaleString("en-US")} referrals, ${LATENCY_MS} ms a page`);
-    await withSimulator({ size: latencyRows, latencyMs: LATENCY_MS }, async (sim) => {
+    await withSimulator({ size: latencyRows, latencyMs: LATENCY_MS, prerender: true }, async (sim) => {
       for (const c of [...new Set([...sweep, defaultC])].sort((a, b) => a - b))
         add(latencyRows, "export-latency", c, LATENCY_MS, [await measureOnce("export", sim, c)]);
     });

@@ -27,6 +27,8 @@ export interface SimulatorSpec {
   readonly faults?: string;
   readonly envelope?: EnvelopeStyle;
   readonly nextLinkMode?: NextLinkMode;
+  /** Build every page body once at start-up and serve it from memory (Partner Center's CPU is not ours). */
+  readonly prerender?: boolean;
   /** Where the simulator keeps its CA and certificate. */
   readonly tlsDir: string;
 }

@@ -418,13 +418,16 @@ export class PartnerCenterClient {
       if (total !== undefined && total > skip) {
         const planned: number[] = [];
         for (let s = skip; s < total && planned.length < 100_000; s += this.pageSize) planned.push(s);
+        // A total that fills its last page needs one more, empty page to show the data did not
+        // grow: fetch it in the same window rather than alone after the rest.
+        if ((total - skip) % this.pageSize === 0 && planned.length < 100_000) planned.push(total);
         const inFlight: { skip: number; index: number; promise: Promise<PendingPage> }[] = [];
         let next = 0;
         let concurrency = Math.max(1, this.options.prefetchPages ?? 1);
         stats.concurrency = concurrency;
         const throttledBefore = (): number => stats.throttled;
         let lastThrottled = throttledBefore();
-        while (next < planned.length || inFlight.length > 0) {
+        const topUp = (): void => {
           if (stats.throttled > lastThrottled) {
             concurrency = 1; // Partner Center is pushing back: stop fanning out.
             stats.concurrency = 1;
@@ -437,9 +440,15 @@ export class PartnerCenterClient {
             inFlight.push({ skip: s, index: index + next, promise });
             next++;
           }
+        };
+        while (next < planned.length || inFlight.length > 0) {
+          topUp();
           const head = inFlight.shift();
           if (!head) break;
           page = await head.promise;
+          // The next request leaves now, not after the consumer is done with this page: C requests
+          // stay in flight while it works (a page on the consumer's desk is not one of them).
+          topUp();
           stats.pages++;
           yield page;
           page.release();

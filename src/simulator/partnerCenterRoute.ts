@@ -28,8 +28,16 @@ export interface PartnerCenterRouteOptions {
   /** Fault spec (see faults.ts); request numbers count from 1. */
   readonly faults?: string;
   readonly faultSeed?: number;
-  /** Added to every referrals response. */
+  /**
+   * Time from a referrals request's arrival to its response, as a remote service would take it:
+   * the simulator's own work on the page happens within it, not on top of it.
+   */
   readonly latencyMs?: number;
+  /**
+   * Bytes of page bodies to keep and serve again (default 0: none). Each page of an unchanged data
+   * set is then built once, so a benchmark measures the client rather than the simulator.
+   */
+  readonly bodyCacheBytes?: number;
   /** Default "off": page by skip only. */
   readonly nextLinkMode?: NextLinkMode;
   /** Origin for absolute next links; defaults to the origin the request came in on. */
@@ -49,6 +57,11 @@ export interface PartnerCenterSimulator {
   readonly referralsRequestCount: number;
   /** The full answer to a query, computed plainly (no cache, no paging); for tests on small data sets. */
   expected(query: ValidatedQuery): Referral[] | GroupRow[];
+  /**
+   * Builds the bodies of every unfiltered page of `top` rows into the body cache ahead of time (as
+   * far as `bodyCacheBytes` allows); returns how many pages it holds.
+   */
+  prerender(top: number): number;
 }
 
 const PATH_PATTERN = /^\/partner\/v1\/analytics\/referrals\/?$/i;
@@ -163,6 +176,9 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
   let plan: FaultPlan | undefined =
     options.faults === undefined ? undefined : parseFaultSpec(options.faults, faultSeed);
   let requestCount = 0;
+  const bodyCacheBytes = options.bodyCacheBytes ?? 0;
+  const bodyCache = new Map<string, Buffer>();
+  let bodyCacheUsed = 0;
   const matchCache = new LruCache<Uint32Array>(CACHE_ENTRIES);
   const groupCache = new LruCache<GroupRow[]>(CACHE_ENTRIES);
 
@@ -229,7 +245,12 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
     };
   };
 
-  const nextLink = (req: IncomingMessage, query: ValidatedQuery, top: number, skip: number): string => {
+  const nextLink = (
+    req: IncomingMessage | undefined,
+    query: ValidatedQuery,
+    top: number,
+    skip: number,
+  ): string => {
     const params: [string, string][] = [];
     if (query.filter !== undefined) params.push(["filter", query.filter]);
     if (query.groupby !== undefined) params.push(["groupby", query.groupby.join(",")]);
@@ -238,7 +259,7 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
     const search = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
     const relative = `${REFERRALS_PATH}?${search}`;
     if (nextLinkMode === "relative") return relative;
-    return `${(options.absoluteOrigin ?? requestOrigin(req)).replace(/\/+$/, "")}${relative}`;
+    return `${(options.absoluteOrigin ?? (req ? requestOrigin(req) : "https://127.0.0.1")).replace(/\/+$/, "")}${relative}`;
   };
 
   const wrap = (rows: unknown[], total: number, link: string | undefined): unknown => {
@@ -250,6 +271,70 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       case "pascal":
         return { Value: rows, ...(link !== undefined ? { "@nextLink": link } : {}), TotalCount: total };
     }
+  };
+
+  const pageLink = (
+    req: IncomingMessage | undefined,
+    query: ValidatedQuery,
+    top: number,
+    skip: number,
+    total: number,
+  ) =>
+    skip + top < total && nextLinkMode !== "off" && envelope !== "bare"
+      ? nextLink(req, query, top, skip + top)
+      : undefined;
+
+  const render = (
+    req: IncomingMessage | undefined,
+    query: ValidatedQuery,
+    top: number,
+    skip: number,
+  ): Buffer => {
+    const source = pageSource(query);
+    const rows = source.slice(Math.min(skip, source.total), Math.min(skip + top, source.total));
+    return Buffer.from(
+      JSON.stringify(wrap(rows, source.total, pageLink(req, query, top, skip, source.total))),
+    );
+  };
+
+  /** A page body, from the cache when it holds one: only pages without a next link are kept (no host in them). */
+  const page = (
+    req: IncomingMessage | undefined,
+    query: ValidatedQuery,
+    top: number,
+    skip: number,
+  ): Buffer => {
+    if (bodyCacheBytes <= 0 || nextLinkMode !== "off") return render(req, query, top, skip);
+    const key = JSON.stringify([
+      dataset.version ?? 0,
+      dataset.size,
+      query.filter,
+      query.groupby,
+      query.aggregationLevel,
+      top,
+      skip,
+    ]);
+    const cached = bodyCache.get(key);
+    if (cached) return cached;
+    const body = render(req, query, top, skip);
+    if (bodyCacheUsed + body.length <= bodyCacheBytes) {
+      bodyCache.set(key, body);
+      bodyCacheUsed += body.length;
+    }
+    return body;
+  };
+
+  /** Silent truncation: half the page is dropped but TotalCount and the next link pretend otherwise. */
+  const shortPage = (
+    req: IncomingMessage | undefined,
+    query: ValidatedQuery,
+    top: number,
+    skip: number,
+  ): Buffer => {
+    const source = pageSource(query);
+    const rows = source.slice(Math.min(skip, source.total), Math.min(skip + top, source.total));
+    const link = pageLink(req, query, top, skip, source.total);
+    return Buffer.from(JSON.stringify(wrap(rows.slice(0, Math.floor(rows.length / 2)), source.total, link)));
   };
 
   const sendFault = (res: ServerResponse, fault: Fault, headers: Record<string, string>): boolean => {
@@ -302,6 +387,7 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
 
   const route: SimulatorRoute = async (req, res, url) => {
     if (!PATH_PATTERN.test(url.pathname)) return false;
+    const arrived = performance.now();
     const headers: Record<string, string> = {
       "MS-RequestId": headerText(req.headers["ms-requestid"]) ?? randomUUID(),
       "MS-CorrelationId": headerText(req.headers["ms-correlationid"]) ?? randomUUID(),
@@ -364,18 +450,10 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       throw error;
     }
 
-    const source = pageSource(query);
-    let rows = source.slice(Math.min(skip, source.total), Math.min(skip + top, source.total));
-    const more = skip + top < source.total;
-    const link =
-      more && nextLinkMode !== "off" && envelope !== "bare"
-        ? nextLink(req, query, top, skip + top)
-        : undefined;
-    // Silent truncation: half the page is dropped but TotalCount and the next link pretend otherwise.
-    if (fault?.kind === "short") rows = rows.slice(0, Math.floor(rows.length / 2));
-    const body = Buffer.from(JSON.stringify(wrap(rows, source.total, link)));
+    const body = fault?.kind === "short" ? shortPage(req, query, top, skip) : page(req, query, top, skip);
 
-    await pause(latencyMs + (fault?.kind === "slow" ? fault.delayMs : 0), res);
+    const spent = performance.now() - arrived;
+    await pause(latencyMs - spent + (fault?.kind === "slow" ? fault.delayMs : 0), res);
     if (res.destroyed || res.writableEnded) return true;
 
     const contentType = { "content-type": "application/json; charset=utf-8" };
@@ -405,6 +483,17 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
     },
     get referralsRequestCount() {
       return requestCount;
+    },
+    prerender(top) {
+      const query = validateQuery({});
+      let pages = 0;
+      for (let skip = 0; skip <= dataset.size && pages < 1_000_000; skip += top) {
+        const before = bodyCache.size;
+        page(undefined, query, top, skip);
+        if (bodyCache.size === before) break; // full, or not cacheable
+        pages++;
+      }
+      return pages;
     },
     expected(query) {
       const ast = query.filterAst ?? (query.filter !== undefined ? parseFilter(query.filter) : undefined);
