@@ -107,6 +107,11 @@ param exportProfiles string = '[{"name":"all-referrals","formats":["csv","json"]
 @minLength(11)
 param exportSchedule string = '0 0 2 * * *'
 
+@description('Lifetime in minutes of the read links (user delegation SAS, read-only, one blob each) that GET /api/exports/{runId}?readLinks=true signs for a succeeded run; 0 turns the option off. Anyone holding a function key can then hand out read access to export files, so it is off by default.')
+@minValue(0)
+@maxValue(1440)
+param httpReadLinkMinutes int = 0
+
 @description('Export blobs move to the cool tier this many days after they were written.')
 @minValue(1)
 @maxValue(36500)
@@ -329,6 +334,7 @@ module functionApp 'modules/functionapp.bicep' = {
       EXPORT_CONTAINER: exportContainerName
       EXPORT_PROFILES: exportProfiles
       EXPORT_SCHEDULE: exportSchedule
+      HTTP_READ_LINK_MINUTES: httpReadLinkMinutes
     }
   }
   // The host reaches its storage on first start: let the role assignments exist first.

@@ -23,4 +23,5 @@ param exportProfiles = readEnvironmentVariable(
   '[{"name":"all-referrals","formats":["csv","json"],"schedule":true}]'
 )
 param exportSchedule = readEnvironmentVariable('EXPORT_SCHEDULE', '0 0 2 * * *')
+param httpReadLinkMinutes = int(readEnvironmentVariable('HTTP_READ_LINK_MINUTES', '0'))
 param enableNetworkIsolation = bool(readEnvironmentVariable('ENABLE_NETWORK_ISOLATION', 'false'))

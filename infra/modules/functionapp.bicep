@@ -72,6 +72,10 @@ param productSettings {
   EXPORT_PROFILES: string
   @description('NCRONTAB schedule of the nightly exports.')
   EXPORT_SCHEDULE: string
+  @description('Lifetime in minutes of the status API\'s read links; 0 turns them off.')
+  @minValue(0)
+  @maxValue(1440)
+  HTTP_READ_LINK_MINUTES: int
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' existing = {
@@ -224,6 +228,10 @@ resource functionApp 'Microsoft.Web/sites@2025-03-01' = {
         {
           name: 'EXPORT_SCHEDULE'
           value: productSettings.EXPORT_SCHEDULE
+        }
+        {
+          name: 'HTTP_READ_LINK_MINUTES'
+          value: string(productSettings.HTTP_READ_LINK_MINUTES)
         }
       ]
     }

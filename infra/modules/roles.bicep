@@ -9,6 +9,8 @@
 //   package); the export writes snapshots, run status, and takes blob leases on the lock blobs.
 //   Storage Blob Data Contributor covers the app's own writes and leases, but the host's
 //   documented requirement for AzureWebJobsStorage is Owner, so Owner it is.
+//   The role also includes generateUserDelegationKey/action: with HTTP_READ_LINK_MINUTES above
+//   0 the status API signs read-only user delegation SAS links to single export blobs with it.
 // - Storage Queue Data Contributor on the storage account: the HTTP trigger enqueues export jobs,
 //   the queue trigger reads, updates and deletes them and moves failures to the poison queue.
 //   It includes what Storage Queue Data Message Processor and Message Sender grant, so those are

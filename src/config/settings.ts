@@ -41,6 +41,8 @@ export interface Settings {
   readonly csvBom: boolean;
   readonly deadlineSeconds: number;
   readonly onCountMismatch: "fail" | "warn";
+  /** Lifetime of the read links the status API signs on request; 0 turns them off. */
+  readonly httpReadLinkMinutes: number;
   readonly localMode: boolean;
   readonly localCaCertFile?: string;
   readonly logLevel: "error" | "warn" | "info" | "debug";
@@ -58,6 +60,8 @@ export class SettingsError extends Error {
 export const DEFAULT_PARTNER_CENTER_BASE_URL = "https://api.partnercenter.microsoft.com";
 export const DEFAULT_SCHEDULE = "0 0 2 * * *";
 export const MAX_PAGE_SIZE = 10_000;
+/** Longest lifetime of a status API read link: one day. */
+export const MAX_READ_LINK_MINUTES = 1_440;
 
 const bool = (name: string) =>
   z
@@ -80,6 +84,8 @@ const httpsUrl = (name: string) =>
       (u) => !URL.canParse(u) || (new URL(u).username === "" && new URL(u).password === ""),
       `${name} must not contain a user name or password (text before '@' in the host)`,
     );
+
+const READ_LINK_MINUTES_RULE = `HTTP_READ_LINK_MINUTES must be a whole number of minutes from 1 to ${MAX_READ_LINK_MINUTES}, or 0 to turn read links off`;
 
 /** Six-field NCRONTAB (with seconds), as Azure Functions timers use. */
 const ncrontab = z
@@ -144,6 +150,12 @@ const envSchema = z.object({
   EXPORT_ON_COUNT_MISMATCH: z
     .enum(["fail", "warn"], { error: () => "EXPORT_ON_COUNT_MISMATCH must be fail or warn" })
     .default("fail"),
+  HTTP_READ_LINK_MINUTES: z
+    .string()
+    .regex(/^\d{1,5}$/, READ_LINK_MINUTES_RULE)
+    .transform(Number)
+    .refine((n) => n <= MAX_READ_LINK_MINUTES, READ_LINK_MINUTES_RULE)
+    .default(0),
   LOCAL_MODE: bool("LOCAL_MODE").default(false),
   LOCAL_CA_CERT_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z
@@ -241,6 +253,7 @@ export function loadSettings(env: Env = process.env): Settings {
     csvBom: e.EXPORT_CSV_BOM,
     deadlineSeconds: e.EXPORT_DEADLINE_SECONDS,
     onCountMismatch: e.EXPORT_ON_COUNT_MISMATCH,
+    httpReadLinkMinutes: e.HTTP_READ_LINK_MINUTES,
     localMode,
     ...(e.LOCAL_CA_CERT_FILE ? { localCaCertFile: e.LOCAL_CA_CERT_FILE } : {}),
     logLevel: e.LOG_LEVEL,

@@ -2,6 +2,7 @@ import { RestError } from "@azure/core-rest-pipeline";
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { z } from "zod";
 import { FORMATS, PROFILE_NAME } from "../config/profiles.js";
+import { runReadLinks, type RunReadLinks } from "../export/readLinks.js";
 import { isRunId } from "../export/runId.js";
 import { resolveExportRequest } from "../export/runService.js";
 import { MAX_LIST_LIMIT, type RunRecord } from "../export/runStore.js";
@@ -135,11 +136,14 @@ async function submitExport(
 }
 
 async function getExport(host: FunctionHost, request: HttpRequest): Promise<HttpResponseInit> {
+  const errors: FieldError[] = [];
   const runId = request.params.runId ?? "";
   if (!isRunId(runId))
-    return invalidRequest([
-      { field: "runId", message: "is not a run id; run ids look like 20261124T020000Z-k3x9qa" },
-    ]);
+    errors.push({ field: "runId", message: "is not a run id; run ids look like 20261124T020000Z-k3x9qa" });
+  const readLinks = booleanQuery(request, "readLinks", errors);
+  if (errors.length > 0) return invalidRequest(errors);
+  if (readLinks && host.settings.httpReadLinkMinutes === 0) return readLinksDisabled();
+
   const runtime = await host.runtime();
   const run = await runtime.runs.get(runId);
   if (!run)
@@ -151,11 +155,46 @@ async function getExport(host: FunctionHost, request: HttpRequest): Promise<Http
       runId,
     });
   const finished = run.status === "succeeded" || run.status === "failed";
-  return jsonResponse(
-    200,
-    runView(run, runtime.services.exportContainer),
-    finished ? {} : { "retry-after": POLL_AFTER_SECONDS },
-  );
+  const retry: Record<string, string> = finished ? {} : { "retry-after": POLL_AFTER_SECONDS };
+  if (!readLinks) return jsonResponse(200, runView(run, runtime.services.exportContainer), retry);
+
+  if (run.status !== "succeeded")
+    return problemResponse(
+      {
+        type: PROBLEM_TYPES.runNotSucceeded,
+        title: "Read links exist only for succeeded runs",
+        status: 409,
+        detail: `Run ${runId} is ${run.status}; read links are signed only for a run that succeeded${finished ? "" : ". Poll without readLinks until it does"}`,
+        runId,
+        runStatus: run.status,
+        statusUrl: statusPath(runId),
+      },
+      retry,
+    );
+  if (!runtime.readLinks) return readLinksDisabled();
+  const links = await runReadLinks(run, runtime.readLinks);
+  return jsonResponse(200, runView(run, runtime.services.exportContainer, links));
+}
+
+/** 403 naming the setting that turns read links on. */
+function readLinksDisabled(): HttpResponseInit {
+  return problemResponse({
+    type: PROBLEM_TYPES.readLinksDisabled,
+    title: "Read links are turned off",
+    status: 403,
+    detail:
+      "This app does not sign read links; an administrator turns them on by setting HTTP_READ_LINK_MINUTES (1-1440, the links' lifetime in minutes)",
+    setting: "HTTP_READ_LINK_MINUTES",
+  });
+}
+
+/** An optional `true`/`false` query parameter; anything else (or a repeat) is a field error. */
+function booleanQuery(request: HttpRequest, name: string, errors: FieldError[]): boolean {
+  const values = request.query.getAll(name);
+  if (values.length === 0) return false;
+  if (values.length === 1 && (values[0] === "true" || values[0] === "false")) return values[0] === "true";
+  errors.push({ field: name, message: "must be true or false, given once" });
+  return false;
 }
 
 async function listExports(host: FunctionHost, request: HttpRequest): Promise<HttpResponseInit> {
@@ -178,10 +217,11 @@ async function listExports(host: FunctionHost, request: HttpRequest): Promise<Ht
   });
 }
 
-/** The public shape of a run: status, timings, result and error. */
+/** The public shape of a run: status, timings, result and error; with `links`, each file's read link. */
 export function runView(
   run: RunRecord,
   container: { getBlobClient(name: string): { url: string } },
+  links?: RunReadLinks,
 ): Record<string, unknown> {
   return {
     runId: run.runId,
@@ -198,7 +238,12 @@ export function runView(
     attempts: run.attempts,
     rowCount: run.rowCount ?? null,
     manifestPath: run.manifestPath ?? null,
-    files: (run.files ?? []).map((f) => ({ ...f, url: container.getBlobClient(f.path).url })),
+    ...(links ? { manifestReadLink: links.manifest ?? null } : {}),
+    files: (run.files ?? []).map((f, i) => ({
+      ...f,
+      url: container.getBlobClient(f.path).url,
+      ...(links ? { readLink: links.files[i] ?? null } : {}),
+    })),
     warnings: run.warnings ?? [],
     error: run.error ?? null,
     lastError: run.lastError ?? null,

@@ -8,6 +8,8 @@ export const PROBLEM_TYPES = {
   bodyTooLarge: "urn:referrals-export:problem:body-too-large",
   runNotFound: "urn:referrals-export:problem:run-not-found",
   runInProgress: "urn:referrals-export:problem:run-in-progress",
+  runNotSucceeded: "urn:referrals-export:problem:run-not-succeeded",
+  readLinksDisabled: "urn:referrals-export:problem:read-links-disabled",
   storageUnavailable: "urn:referrals-export:problem:storage-unavailable",
   internal: "urn:referrals-export:problem:internal-error",
 } as const;

@@ -9,6 +9,7 @@ import { createPartnerCenterCredential } from "../auth/credential.js";
 import type { Settings } from "../config/settings.js";
 import { JobQueue } from "../export/jobQueue.js";
 import { ProfileLocks } from "../export/profileLock.js";
+import { createReadLinkSigner, type ReadLinkSigner } from "../export/readLinks.js";
 import { RunService } from "../export/runService.js";
 import { RunStore } from "../export/runStore.js";
 import { createLogger, type Logger } from "../logging/logger.js";
@@ -29,6 +30,8 @@ export interface FunctionRuntime {
   readonly jobs: JobQueue;
   readonly store: RunStore;
   readonly locks: ProfileLocks;
+  /** Signs the status API's read links; absent while HTTP_READ_LINK_MINUTES is 0. */
+  readonly readLinks?: ReadLinkSigner;
 }
 
 /** Hands out the runtime; the first call may create containers and queues. */
@@ -94,7 +97,17 @@ export function createFunctionRuntime(services: Services, options: RuntimeOption
       ? { lockRetryDelaySeconds: options.lockRetryDelaySeconds }
       : {}),
   });
-  return { settings, services, runs, jobs, store, locks };
+  // One signer per process, so its user delegation key is reused across requests.
+  const readLinks =
+    settings.httpReadLinkMinutes > 0
+      ? createReadLinkSigner(blobService, services.exportContainer, {
+          lifetimeMinutes: settings.httpReadLinkMinutes,
+          // Azurite serves http; in Azure links are https only.
+          allowHttp: settings.localMode && new URL(blobService.url).protocol === "http:",
+          ...(options.now ? { now: options.now } : {}),
+        })
+      : undefined;
+  return { settings, services, runs, jobs, store, locks, ...(readLinks ? { readLinks } : {}) };
 }
 
 /** Creates every container and queue the runtime uses (Bicep creates them in Azure; Azurite starts empty). */

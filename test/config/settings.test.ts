@@ -21,6 +21,7 @@ describe("settings", () => {
     expect(s.exportContainer).toBe("referrals");
     expect(s.schedule).toBe("0 0 2 * * *");
     expect(s.pageSize).toBe(10_000);
+    expect(s.httpReadLinkMinutes).toBe(0);
     expect(s.profiles.map((p) => p.name)).toEqual(["all-referrals"]);
     expect(s.storage).toEqual({
       kind: "accountUrl",
@@ -55,8 +56,26 @@ describe("settings", () => {
     [{ EXPORT_SCHEDULE: "0 2 * * *" }, /six-field NCRONTAB/],
     [{ EXPORT_CONTAINER: "Bad_Name" }, /EXPORT_CONTAINER must be a valid container name/],
     [{ EXPORT_CSV_BOM: "yes" }, /EXPORT_CSV_BOM must be true or false/],
+    [
+      { HTTP_READ_LINK_MINUTES: "1441" },
+      /HTTP_READ_LINK_MINUTES must be a whole number of minutes from 1 to 1440/,
+    ],
+    [{ HTTP_READ_LINK_MINUTES: "-5" }, /HTTP_READ_LINK_MINUTES .*or 0 to turn read links off/],
+    [{ HTTP_READ_LINK_MINUTES: "15.5" }, /HTTP_READ_LINK_MINUTES must be a whole number/],
+    [{ HTTP_READ_LINK_MINUTES: "an hour" }, /HTTP_READ_LINK_MINUTES must be a whole number/],
+    [{ HTTP_READ_LINK_MINUTES: "9999999999" }, /HTTP_READ_LINK_MINUTES must be a whole number/],
   ])("rejects %j", (env, message) => {
     expect(problems({ ...base, ...env }).join("\n")).toMatch(message);
+  });
+
+  it("reads HTTP_READ_LINK_MINUTES: 0 turns read links off, 1 to 1440 is their lifetime", () => {
+    expect(loadSettings({ ...base, HTTP_READ_LINK_MINUTES: "0" }).httpReadLinkMinutes).toBe(0);
+    expect(loadSettings({ ...base, HTTP_READ_LINK_MINUTES: "1" }).httpReadLinkMinutes).toBe(1);
+    expect(loadSettings({ ...base, HTTP_READ_LINK_MINUTES: "1440" }).httpReadLinkMinutes).toBe(1_440);
+    // A bad value is named together with every other bad setting.
+    const list = problems({ ...base, HTTP_READ_LINK_MINUTES: "2000", EXPORT_PAGE_SIZE: "0" });
+    expect(list.some((p) => p.startsWith("HTTP_READ_LINK_MINUTES"))).toBe(true);
+    expect(list.some((p) => p.startsWith("EXPORT_PAGE_SIZE"))).toBe(true);
   });
 
   it("allows the simulator's loopback endpoints in local mode", () => {

@@ -337,6 +337,9 @@ describe("log canary", () => {
       "a simulated app's client secret",
     ]);
     expect(leak("Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123")).toEqual(["a bearer value"]);
+    const sas =
+      "https://acct.blob.core.windows.net/referrals/a/referrals.csv?sv=2026-10-06&spr=https&se=2026-11-24T10%3A30%3A00Z&sr=b&sp=r&sig=I8tFoSRBgxvjcjOhdZgtY5YEZxFQFNe%2Fy8sQKDrRcLk%3D";
+    expect(leak(`read link ${sas}`)).toEqual(["a SAS signature"]);
     // What the product's logger makes of a credential passes: it is redacted.
     const logged: string[] = [];
     createLogger("debug", (line) => logged.push(line)).info(`calling with Bearer ${token}`, {
@@ -344,8 +347,9 @@ describe("log canary", () => {
       refreshToken: refresh,
       detail: `refresh_token=${refresh}&client_secret=${FIXTURE_SECRETS[1]!}`,
     });
-    expect(logged).toHaveLength(1);
-    expect(leak(logged[0]!)).toEqual([]);
+    createLogger("debug", (line) => logged.push(line)).info("signed", { link: sas });
+    expect(logged).toHaveLength(2);
+    for (const line of logged) expect(leak(line)).toEqual([]);
     // Redacted and harmless text passes.
     for (const clean of [
       `{"authorization":"REDACTED"}`,
@@ -353,9 +357,11 @@ describe("log canary", () => {
       "[redacted-jwt]",
       'www-authenticate: Bearer authorization="https://127.0.0.1:1/t", resource="https://vault.azure.net"',
       "Bearer token authentication is not permitted for non-TLS protected (non-https) URLs.",
+      // The Storage SDK's own request logs mask a SAS signature like this.
+      "GET https://acct.blob.core.windows.net/referrals/a.csv?sv=2026-10-06&sp=r&sig=REDACTED",
     ])
       expect(leak(clean), clean).toEqual([]);
-    expect(CREDENTIAL_PATTERNS.length).toBe(4);
+    expect(CREDENTIAL_PATTERNS.length).toBe(5);
   });
 
   it("knows the fixtures' secrets", async () => {

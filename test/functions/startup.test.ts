@@ -29,7 +29,7 @@ const GOOD_ENV = {
 
 function setEnv(values: Record<string, string>): void {
   for (const key of Object.keys(process.env))
-    if (/^(EXPORT_|PARTNER_CENTER_|AZURE_|KEY_VAULT|LOCAL_|LOG_LEVEL|TOKEN_CACHE)/.test(key))
+    if (/^(EXPORT_|PARTNER_CENTER_|AZURE_|KEY_VAULT|LOCAL_|LOG_LEVEL|TOKEN_CACHE|HTTP_READ_LINK)/.test(key))
       vi.stubEnv(key, undefined);
   for (const [key, value] of Object.entries(values)) vi.stubEnv(key, value);
 }

@@ -864,6 +864,13 @@ describe("template shape", () => {
     expect(p.tokenCacheSecretName?.defaultValue).toBe("partner-center-token-cache");
     expect(p.exportContainerName).toMatchObject({ defaultValue: "referrals", minLength: 3, maxLength: 63 });
     expect(p.exportSchedule?.defaultValue).toBe("0 0 2 * * *");
+    // Read links are off unless asked for; at most a day.
+    expect(p.httpReadLinkMinutes).toMatchObject({
+      type: "int",
+      defaultValue: 0,
+      minValue: 0,
+      maxValue: 1440,
+    });
     expect(p.principalId?.defaultValue).toBe("");
     expect(p.principalType).toMatchObject({
       defaultValue: "User",
@@ -899,7 +906,7 @@ describe("template shape", () => {
     expect(source).toMatch(/^using '\.\/main\.bicep'$/m);
     const reads = new Map<string, { variable: string; fallback: string }>();
     for (const m of source.matchAll(
-      /^param (\w+) = (?:bool\()?readEnvironmentVariable\(\s*'(\w+)',\s*'([^']*)'\s*\)/gm,
+      /^param (\w+) = (?:(?:bool|int)\()?readEnvironmentVariable\(\s*'(\w+)',\s*'([^']*)'\s*\)/gm,
     )) {
       reads.set(m[1]!, { variable: m[2]!, fallback: m[3]! });
     }
@@ -908,6 +915,7 @@ describe("template shape", () => {
     expect(reads.get("location")?.variable).toBe("AZURE_LOCATION");
     expect(reads.get("principalId")?.variable).toBe("AZURE_PRINCIPAL_ID");
     expect(reads.get("partnerCenterClientId")?.variable).toBe("PARTNER_CENTER_CLIENT_ID");
+    expect(reads.get("httpReadLinkMinutes")?.variable).toBe("HTTP_READ_LINK_MINUTES");
     // A fallback never differs from the template's own default (no second source of truth).
     for (const [name, { fallback }] of reads) {
       const declared = template.parameters?.[name];
@@ -1182,6 +1190,7 @@ describe("function app", () => {
       EXPORT_CONTAINER: "referrals",
       EXPORT_PROFILES: '[{"name":"all-referrals","formats":["csv","json"],"schedule":true}]',
       EXPORT_SCHEDULE: "0 0 2 * * *",
+      HTTP_READ_LINK_MINUTES: "0",
     });
   });
 
@@ -1197,6 +1206,7 @@ describe("function app", () => {
         exportContainerName: "pc-exports",
         exportProfiles: '[{"name":"won","filter":"status eq \'Won\'"}]',
         exportSchedule: "0 30 3 * * 1",
+        httpReadLinkMinutes: 60,
       }),
     );
     expect(settings).toMatchObject({
@@ -1210,6 +1220,7 @@ describe("function app", () => {
       EXPORT_CONTAINER: "pc-exports",
       EXPORT_PROFILES: '[{"name":"won","filter":"status eq \'Won\'"}]',
       EXPORT_SCHEDULE: "0 30 3 * * 1",
+      HTTP_READ_LINK_MINUTES: "60",
     });
   });
 

@@ -25,6 +25,8 @@ export const CREDENTIAL_PATTERNS: readonly { readonly what: string; readonly pat
   },
   { what: "a bearer value", pattern: /\bBearer\s+(?!\[redacted)[A-Za-z0-9\-._~+/]{20,}/ },
   { what: "a JWT", pattern: /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}/ },
+  // A SAS (read link) is a bearer credential too: its signature must never reach a log.
+  { what: "a SAS signature", pattern: /[?&]sig=(?!\[redacted|REDACTED)[A-Za-z0-9%+/=]{20,}/ },
 ];
 
 export interface CanaryFinding {
