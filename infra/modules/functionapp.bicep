@@ -230,6 +230,11 @@ resource functionApp 'Microsoft.Web/sites@2025-03-01' = {
           value: productSettings.EXPORT_SCHEDULE
         }
         {
+          // V8's young generation sized for an export's memory budget (src/config/nodeOptions.ts).
+          name: 'NODE_OPTIONS'
+          value: '--max-semi-space-size=4'
+        }
+        {
           name: 'HTTP_READ_LINK_MINUTES'
           value: string(productSettings.HTTP_READ_LINK_MINUTES)
         }

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from "node:crypto";
-import { Transform, type TransformCallback, type Readable } from "node:stream";
 import type { BlockBlobClient } from "@azure/storage-blob";
 
 export interface WrittenBlob {
@@ -7,41 +6,8 @@ export interface WrittenBlob {
   readonly sha256: string;
 }
 
-/** Counts bytes and hashes them on their way to the blob, so the manifest needs no second read. */
-class Measure extends Transform {
-  bytes = 0;
-  private readonly hash = createHash("sha256");
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-  digest(): string {
-    return this.hash.digest("hex");
-  }
-}
-
 const BLOCK_SIZE = 4 * 1024 * 1024;
-
-/**
- * Streams `source` into a block blob. Blocks are committed only when the stream ends
- * cleanly, so a failure part-way leaves no blob behind (uncommitted blocks expire).
- */
-export async function uploadMeasured(
-  source: Readable,
-  blob: BlockBlobClient,
-  contentType: string,
-  abortSignal?: AbortSignal,
-): Promise<WrittenBlob> {
-  const measure = new Measure();
-  source.on("error", (error) => measure.destroy(error));
-  source.pipe(measure);
-  await blob.uploadStream(measure, BLOCK_SIZE, 2, {
-    blobHTTPHeaders: { blobContentType: contentType },
-    ...(abortSignal ? { abortSignal } : {}),
-  });
-  return { bytes: measure.bytes, sha256: measure.digest() };
-}
+const FIRST_BLOCK_BYTES = 64 * 1024;
 
 export interface BlockWriterOptions {
   readonly abortSignal?: AbortSignal;
@@ -82,7 +48,8 @@ export class BlockWriter {
   ) {
     this.blockSize = options.blockSize ?? BLOCK_SIZE;
     this.concurrency = options.concurrency ?? 2;
-    this.block = Buffer.allocUnsafe(this.blockSize);
+    // Small to start with: many files (change feeds, small profiles) never need a whole block.
+    this.block = Buffer.allocUnsafe(Math.min(this.blockSize, FIRST_BLOCK_BYTES));
     this.result = new Promise<WrittenBlob>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -92,7 +59,8 @@ export class BlockWriter {
   /** Appends text as UTF-8. */
   readonly append = (text: string): void => {
     // 3 bytes a UTF-16 unit is the most UTF-8 needs: if that fits, encode in place.
-    if (this.used + text.length * 3 <= this.blockSize) {
+    this.room(text.length * 3);
+    if (this.used + text.length * 3 <= this.block.length) {
       this.used += this.block.write(text, this.used, "utf8");
       if (this.used === this.blockSize) this.seal();
     } else this.appendBytes(Buffer.from(text, "utf8"));
@@ -102,7 +70,8 @@ export class BlockWriter {
   appendBytes(bytes: Uint8Array): void {
     let from = 0;
     while (from < bytes.length) {
-      const n = Math.min(bytes.length - from, this.blockSize - this.used);
+      this.room(bytes.length - from);
+      const n = Math.min(bytes.length - from, this.block.length - this.used);
       this.block.set(bytes.subarray(from, from + n), this.used);
       this.used += n;
       from += n;
@@ -145,6 +114,16 @@ export class BlockWriter {
     if (this.failure) return;
     this.failure = error;
     this.settle.reject(error);
+  }
+
+  /** Grows a first block that is smaller than a block towards `needed` more bytes. */
+  private room(needed: number): void {
+    if (this.block.length >= this.blockSize || this.used + needed <= this.block.length) return;
+    const grown = Buffer.allocUnsafe(
+      Math.min(this.blockSize, Math.max(this.block.length * 2, this.used + needed)),
+    );
+    this.block.copy(grown, 0, 0, this.used);
+    this.block = grown;
   }
 
   private seal(): void {

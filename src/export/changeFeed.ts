@@ -1,13 +1,12 @@
-import { once } from "node:events";
-import { PassThrough, type Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { DATE_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
-import { uploadMeasured, type WrittenBlob } from "./blobSink.js";
-import { createCsvStringifier } from "./csvFormat.js";
+import { BlockWriter } from "./blobSink.js";
+import { createCsvPageFormatter } from "./csvFormat.js";
+import { JsonArrayPages } from "./jsonFormat.js";
 import {
   CHANGE_FEED_FORMATS,
   changesFileName,
@@ -477,51 +476,45 @@ function comparableFile(manifest: PreviousManifest): SnapshotFile | undefined {
 interface FeedSink {
   readonly format: ChangeFeedFormat;
   readonly path: string;
-  readonly input: Writable;
-  readonly upload: Promise<WrittenBlob>;
+  readonly writer: BlockWriter;
   write(row: Record<string, unknown>): void;
   end(): void;
 }
 
+/** A feed file is written like the data files: rendered by the page formatters into a BlockWriter. */
 function openSink(format: ChangeFeedFormat, options: ChangeFeedOptions, signal: AbortSignal): FeedSink {
   const path = `${options.folder}${changesFileName(format)}`;
-  const blob = options.container.getBlockBlobClient(path);
-  if (format === "csv") {
-    const input = createCsvStringifier({
-      columns: CHANGE_COLUMNS,
-      formulaGuard: options.csvFormulaGuard,
-      bom: options.csvBom,
-    });
-    const upload = uploadMeasured(input, blob, CONTENT_TYPES.csv, signal);
-    upload.catch(() => undefined);
-    return {
-      format,
-      path,
-      input,
-      upload,
-      // A list does not fit a CSV cell: names are joined with ';'.
-      write: (row) => {
-        input.write({ ...row, changedFields: (row.changedFields as string[]).join(";") });
-      },
-      end: () => input.end(),
-    };
-  }
-  const input = new PassThrough();
-  const upload = uploadMeasured(input, blob, CONTENT_TYPES.json, signal);
-  upload.catch(() => undefined);
-  let first = true;
+  const writer = new BlockWriter(options.container.getBlockBlobClient(path), CONTENT_TYPES[format], {
+    abortSignal: signal,
+  });
+  const formatter =
+    format === "csv"
+      ? createCsvPageFormatter({
+          columns: CHANGE_COLUMNS,
+          formulaGuard: options.csvFormulaGuard,
+          bom: options.csvBom,
+        })
+      : new JsonArrayPages();
   return {
     format,
     path,
-    input,
-    upload,
-    // The same layout as referrals.json: one array, one row per line.
-    write: (row) => {
-      const chunk = `${first ? "[\n" : ",\n"}${JSON.stringify(row)}`;
-      first = false;
-      input.write(chunk);
+    writer,
+    write:
+      format === "csv"
+        ? // A list does not fit a CSV cell: names are joined with ';'.
+          (row) => {
+            formatter.format(
+              [{ ...row, changedFields: (row.changedFields as string[]).join(";") }],
+              writer.append,
+            );
+          }
+        : (row) => {
+            formatter.format([row], writer.append);
+          },
+    end: () => {
+      formatter.end(writer.append);
+      writer.finish().catch(() => undefined); // its outcome is writer.result
     },
-    end: () => input.end(first ? "[]\n" : "\n]\n"),
   };
 }
 
@@ -579,7 +572,7 @@ export class ChangeFeed {
     this.signal = AbortSignal.any([options.signal, this.abort.signal]);
     this.sinks = CHANGE_FEED_FORMATS.map((format) => openSink(format, options, this.signal));
     this.failure = new Promise<never>((_, reject) => {
-      for (const sink of this.sinks) sink.upload.catch(reject);
+      for (const sink of this.sinks) sink.writer.result.catch(reject);
     });
     this.failure.catch(() => undefined);
     this.ready = baseline ? this.load(baseline) : Promise.resolve(undefined);
@@ -662,7 +655,7 @@ export class ChangeFeed {
       }
     }
     for (const sink of this.sinks) sink.end();
-    const written = await Promise.race([Promise.all(this.sinks.map((s) => s.upload)), this.failure]);
+    const written = await Promise.race([Promise.all(this.sinks.map((s) => s.writer.result)), this.failure]);
     const rowCount = this.added + changed + removed;
     const files: ManifestFile[] = this.sinks.map((sink, i) => ({
       path: sink.path,
@@ -686,18 +679,17 @@ export class ChangeFeed {
   /** Stops reading and writing; nothing of the feed is committed. */
   async cancel(): Promise<void> {
     this.abort.abort();
-    for (const sink of this.sinks) sink.input.destroy(new Error("export aborted"));
-    await Promise.allSettled([this.ready, ...this.sinks.map((s) => s.upload)]);
+    for (const sink of this.sinks) sink.writer.abort(new Error("export aborted"));
+    await Promise.allSettled([this.ready, ...this.sinks.map((s) => s.writer.result)]);
   }
 
   private write(row: Record<string, unknown>): void {
     for (const sink of this.sinks) sink.write(row);
   }
 
-  /** Waits while a file's upload is behind, so at most a buffer's worth of feed is in memory. */
+  /** Waits while a file's upload is behind, so at most a few blocks of feed are in memory. */
   private async drained(): Promise<void> {
-    const waits = this.sinks.filter((s) => s.input.writableNeedDrain).map((s) => once(s.input, "drain"));
-    if (waits.length > 0) await Promise.race([Promise.all(waits), this.failure]);
+    await Promise.race([Promise.all(this.sinks.map((s) => s.writer.ready())), this.failure]);
   }
 
   private async load(file: SnapshotFile): Promise<SnapshotIndex> {

@@ -61,7 +61,11 @@ interface FormatSink {
   /** Turns a page of rows into the file's text. */
   readonly formatter: {
     format(rows: readonly ReferralRow[], write: (text: string) => void): void;
-    end(write: (text: string) => void): void;
+    end(write: (text: string) => void): void | Promise<void>;
+    /** An encoder working beside the export (Parquet): resolves when it has room for more. */
+    ready?(): Promise<void>;
+    /** Stops such an encoder when the run fails. */
+    close?(): void;
   };
   /** Where the formatter writes: straight into the blob's blocks (Parquet: its encoder, whose bytes `take` hands over). */
   readonly text: { readonly append: (text: string) => void; take(): readonly Uint8Array[] };
@@ -174,12 +178,17 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         for (const sink of sinks) sink.formatter.format(rows, sink.text.append);
       }
       for (const sink of sinks) for (const chunk of sink.text.take()) sink.writer.appendBytes(chunk);
-      // A page at a time, wait until each file has no more blocks on their way than it may have.
-      if (uploadFailure) await Promise.race([Promise.all(sinks.map((s) => s.writer.ready())), uploadFailure]);
+      // A page at a time, wait until each file has no more blocks on their way than it may have,
+      // and each encoder no more row groups.
+      if (uploadFailure)
+        await Promise.race([
+          Promise.all(sinks.map(async (s) => Promise.all([s.writer.ready(), s.formatter.ready?.()]))),
+          uploadFailure,
+        ]);
       env.onProgress?.({ pages: stats.pages, rows: rowCount, elapsedMs: Date.now() - startedAt.getTime() });
     }
     for (const sink of sinks) {
-      sink.formatter.end(sink.text.append);
+      await sink.formatter.end(sink.text.append);
       for (const chunk of sink.text.take()) sink.writer.appendBytes(chunk);
       sink.writer.finish().catch(() => undefined); // its outcome is sink.upload
     }
@@ -263,7 +272,10 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   } catch (error) {
     abort.abort();
     // Destroying with an error makes the uploads reject, so no block list is ever committed.
-    for (const sink of sinks) sink.writer.abort(new Error("export aborted"));
+    for (const sink of sinks) {
+      sink.formatter.close?.();
+      sink.writer.abort(new Error("export aborted"));
+    }
     await Promise.allSettled(sinks.map((s) => s.upload));
     await changeFeed?.cancel();
     const failure = classify(error);

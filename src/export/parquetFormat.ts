@@ -1,7 +1,12 @@
-import { ByteWriter, ParquetWriter } from "hyparquet-writer";
+import { Worker } from "node:worker_threads";
+import type {
+  EncoderData,
+  EncoderReply,
+  EncoderRequest,
+  PackedColumn,
+  SchemaElement,
+} from "./parquetMessages.js";
 import type { ColumnSchema } from "./schema.js";
-
-type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]["schema"][number];
 
 /**
  * Rows per row group: one Partner Center page. The encoder holds each column of a group several
@@ -18,28 +23,23 @@ export interface ParquetFormatOptions {
   readonly rowGroupRows?: number;
   readonly rowGroupTextBytes?: number;
   readonly createdBy?: string;
+  /** Heap of the encoder's thread, in MB (default ENCODER_HEAP_MB). */
+  readonly encoderHeapMb?: number;
 }
 
-/** Keeps what hyparquet writes until the caller takes it; the buffer is reused after each group. */
-class ChunkWriter extends ByteWriter {
-  private chunks: Buffer[] = [];
-
-  flush(): void {
-    if (this.index === 0) return;
-    this.chunks.push(Buffer.from(this.buffer.slice(0, this.index)));
-    this.index = 0;
-  }
-
-  override finish(): void {
-    this.flush();
-  }
-
-  take(): Buffer[] {
-    const out = this.chunks;
-    this.chunks = [];
-    return out;
-  }
-}
+/**
+ * The encoder's own heap. A 10,000-row group needs about 30 MB while it is encoded; the rest is
+ * room for garbage, which the small heap makes V8 collect every few groups. Were a group ever to
+ * need more, the encoder would fail the run (nothing is published), not the process.
+ */
+export const ENCODER_HEAP_MB = 24;
+/** Groups handed to the encoder and not yet back: one being encoded, one waiting. */
+const GROUPS_IN_FLIGHT = 2;
+/** The worker runs from its TypeScript source under the tests, from dist/ otherwise. */
+const WORKER_URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./parquetWorker.ts" : "./parquetWorker.js",
+  import.meta.url,
+);
 
 function schemaElement(column: ColumnSchema): SchemaElement {
   const repetition_type = column.nullable ? "OPTIONAL" : "REQUIRED";
@@ -104,19 +104,91 @@ function converter(column: ColumnSchema): Converter {
   }
 }
 
+/** Collects one column of a row group in the form it crosses to the encoder in. */
+interface ColumnBuilder {
+  add(value: string | number | bigint | null, at: number): void;
+  pack(rows: number): { column: PackedColumn; transfer: ArrayBuffer[] };
+}
+
+function builder(column: ColumnSchema, size: number): ColumnBuilder {
+  switch (column.type) {
+    case "string": {
+      // UTF-8 straight into a buffer of the group's own (never a pooled one: it is handed over).
+      let bytes = Buffer.allocUnsafeSlow(64 * 1024);
+      let used = 0;
+      const lengths = new Int32Array(size).fill(-1);
+      return {
+        add(value, at) {
+          if (value === null) return;
+          const text = value as string;
+          if (used + text.length * 3 > bytes.length) {
+            const grown = Buffer.allocUnsafeSlow(Math.max(bytes.length * 2, used + text.length * 3));
+            bytes.copy(grown, 0, 0, used);
+            bytes = grown;
+          }
+          const n = bytes.write(text, used, "utf8");
+          used += n;
+          lengths[at] = n;
+        },
+        pack: (rows) => {
+          const part = rows === size ? lengths : lengths.slice(0, rows);
+          const text = new Uint8Array(bytes.buffer, 0, used);
+          return {
+            column: { kind: "string", bytes: text, lengths: part },
+            transfer: [bytes.buffer, part.buffer],
+          };
+        },
+      };
+    }
+    case "timestamp": {
+      const millis = new Float64Array(size).fill(Number.NaN);
+      return {
+        add(value, at) {
+          if (value !== null) millis[at] = value as number;
+        },
+        pack: (rows) => {
+          const part = rows === size ? millis : millis.slice(0, rows);
+          return { column: { kind: "timestamp", millis: part }, transfer: [part.buffer] };
+        },
+      };
+    }
+    case "int64": {
+      const values = new BigInt64Array(size);
+      const present = new Uint8Array(size);
+      return {
+        add(value, at) {
+          if (value === null) return;
+          values[at] = value as bigint;
+          present[at] = 1;
+        },
+        pack: (rows) => {
+          const v = rows === size ? values : values.slice(0, rows);
+          const p = rows === size ? present : present.slice(0, rows);
+          return { column: { kind: "int64", values: v, present: p }, transfer: [v.buffer, p.buffer] };
+        },
+      };
+    }
+  }
+}
+
 /**
  * Renders a Parquet file a page of rows at a time. Rows are held column by column until a row
- * group fills up, then encoded; the encoded bytes wait in `take()` until the caller sends them on.
- * Shaped like the text formats' page formatters, so the exporter drives all formats alike.
+ * group fills up; the group then goes to the encoder's thread (parquetWorker.ts), whose bytes come
+ * back in file order and wait in `take()` until the caller sends them on. Shaped like the text
+ * formats' page formatters, plus `ready()` (at most two groups are with the encoder) and an
+ * asynchronous `end()`; `close()` stops the encoder when a run is abandoned.
  */
 export class ParquetPages {
   private readonly columns: readonly ColumnSchema[];
   private readonly convert: readonly Converter[];
   private readonly groupRows: number;
   private readonly groupBytes: number;
-  private readonly writer = new ChunkWriter(1 << 20);
-  private readonly parquet: ParquetWriter;
-  private values: (string | number | bigint | null)[][];
+  private readonly worker: Worker;
+  private readonly replies: { resolve: (reply: EncoderReply) => void; reject: (error: Error) => void }[] = [];
+  private readonly inFlight: Promise<void>[] = [];
+  private encoded: Buffer[] = [];
+  private failure: Error | undefined;
+  private builders: ColumnBuilder[];
   private rowsInGroup = 0;
   private textBytes = 0;
 
@@ -125,40 +197,73 @@ export class ParquetPages {
     this.convert = this.columns.map(converter);
     this.groupRows = options.rowGroupRows ?? PARQUET_ROW_GROUP_ROWS;
     this.groupBytes = options.rowGroupTextBytes ?? PARQUET_ROW_GROUP_TEXT_BYTES;
-    this.values = this.newGroup();
-    this.parquet = new ParquetWriter({
-      writer: this.writer,
+    this.builders = this.newGroup();
+    const workerData: EncoderData = {
       schema: [{ name: "root", num_children: this.columns.length }, ...this.columns.map(schemaElement)],
+      names: this.columns.map((c) => c.name),
       createdBy: options.createdBy ?? "referrals-export",
+    };
+    const heap = options.encoderHeapMb ?? ENCODER_HEAP_MB;
+    this.worker = new Worker(WORKER_URL, {
+      workerData,
+      resourceLimits: { maxOldGenerationSizeMb: heap, maxYoungGenerationSizeMb: Math.max(4, heap / 8) },
+      stdout: false,
+      stderr: false,
+    });
+    this.worker.on("message", (reply: EncoderReply) => this.replies.shift()?.resolve(reply));
+    this.worker.on("error", (error: Error) => {
+      this.fail(new Error(`the Parquet encoder failed: ${error.message}`));
+    });
+    this.worker.on("exit", (code) => {
+      this.fail(new Error(`the Parquet encoder stopped (exit code ${code})`));
     });
   }
 
-  /** Takes a page of rows; a row group is encoded whenever one fills up. */
+  /** Takes a page of rows; a full row group goes to the encoder. Throws for a value its column cannot hold. */
   format(rows: readonly Readonly<Record<string, unknown>>[]): void {
     const { columns, convert } = this;
     const width = columns.length;
     for (const row of rows) {
-      // this.values, not a local: a group that closes mid-page starts new arrays.
-      const values = this.values;
+      // this.builders, not a local: a group that closes mid-page starts new ones.
+      const builders = this.builders;
       const at = this.rowsInGroup;
       for (let j = 0; j < width; j++) {
         const value = (convert[j] as Converter)(row[(columns[j] as ColumnSchema).name]);
         if (typeof value === "string") this.textBytes += value.length;
-        (values[j] as unknown[])[at] = value;
+        (builders[j] as ColumnBuilder).add(value, at);
       }
       if (++this.rowsInGroup >= this.groupRows || this.textBytes >= this.groupBytes) this.closeGroup();
     }
   }
 
-  /** Encodes the last row group and the footer. */
-  end(): void {
-    this.closeGroup();
-    void this.parquet.finish();
+  /** Resolves once no more than two groups are with the encoder; rejects if it failed. */
+  async ready(): Promise<void> {
+    while (this.inFlight.length > GROUPS_IN_FLIGHT && this.failure === undefined) await this.inFlight[0];
+    if (this.failure) throw this.failure;
   }
 
-  /** The bytes encoded since the last call. */
+  /** Encodes the last row group and the footer; the encoder's thread is gone afterwards. */
+  async end(): Promise<void> {
+    this.closeGroup();
+    this.request({ type: "finish" }, []);
+    try {
+      await Promise.all(this.inFlight);
+      if (this.failure) throw this.failure;
+    } finally {
+      this.close();
+    }
+  }
+
+  /** The bytes encoded since the last call, in file order. */
   take(): Buffer[] {
-    return this.writer.take();
+    const out = this.encoded;
+    this.encoded = [];
+    return out;
+  }
+
+  /** Stops the encoder (a run that fails part-way); idempotent. */
+  close(): void {
+    this.fail(new Error("the Parquet file was abandoned"));
   }
 
   /** Parquet is built from rows, never from text. */
@@ -166,25 +271,43 @@ export class ParquetPages {
     throw new TypeError("a Parquet file takes rows, not text");
   };
 
-  /** Arrays of a group's full size up front: growing them row by row would copy them over and over. */
-  private newGroup(): (string | number | bigint | null)[][] {
-    return this.columns.map(() => new Array<string | number | bigint | null>(this.groupRows).fill(null));
+  private newGroup(): ColumnBuilder[] {
+    return this.columns.map((c) => builder(c, this.groupRows));
   }
 
   private closeGroup(): void {
     if (this.rowsInGroup === 0) return;
     const rows = this.rowsInGroup;
-    // The writer's flush is synchronous, so write() encodes the group and flushes it before returning.
-    void this.parquet.write({
-      columnData: this.columns.map((c, j) => {
-        const data = this.values[j] ?? [];
-        data.length = rows; // a group closed early by its text size is shorter than the arrays
-        return { name: c.name, data };
-      }),
-      rowGroupSize: rows,
-    });
-    this.values = this.newGroup();
+    const packed = this.builders.map((b) => b.pack(rows));
+    this.request(
+      { type: "group", rows, columns: packed.map((p) => p.column) },
+      packed.flatMap((p) => p.transfer),
+    );
+    this.builders = this.newGroup();
     this.rowsInGroup = 0;
     this.textBytes = 0;
+  }
+
+  private request(request: EncoderRequest, transfer: ArrayBuffer[]): void {
+    if (this.failure) return;
+    const done = new Promise<EncoderReply>((resolve, reject) => this.replies.push({ resolve, reject })).then(
+      (reply) => {
+        for (const chunk of reply.chunks) this.encoded.push(Buffer.from(chunk));
+      },
+    );
+    const tracked = done.finally(() => {
+      const at = this.inFlight.indexOf(tracked);
+      if (at >= 0) void this.inFlight.splice(at, 1);
+    });
+    tracked.catch(() => undefined); // awaited by ready() and end(); a failure is kept in this.failure
+    this.inFlight.push(tracked);
+    this.worker.postMessage(request, transfer);
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    for (const pending of this.replies.splice(0)) pending.reject(error);
+    void this.worker.terminate();
   }
 }

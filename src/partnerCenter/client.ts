@@ -146,12 +146,23 @@ function rowsOf(
 /** A 200's body is read here as it streams in; other statuses keep `bodyAsText` for errors and Retry-After. */
 const STREAMED_STATUSES = new Set([200]);
 
+/** A larger Content-Length is not trusted for an allocation up front; such a body grows as it comes. */
+const MAX_PRESIZED_BODY = 64 * 1024 * 1024;
+
 /** Body buffers kept for reuse by one listing: enough for the pages in flight and the one in use. */
 class BodyBuffers {
   private readonly free: Buffer[] = [];
   constructor(private readonly keep: number) {}
-  take(): Buffer | undefined {
-    return this.free.pop();
+  /**
+   * A buffer for a body of `size` bytes when the size is known (Content-Length): if none kept is
+   * large enough, one just larger than the body rather than one grown by doubling to up to twice it.
+   */
+  take(size: number): Buffer | undefined {
+    const known = Number.isSafeInteger(size) && size > 0 && size <= MAX_PRESIZED_BODY;
+    const kept = this.free.pop();
+    if (!known || (kept !== undefined && kept.length >= size)) return kept;
+    // An eighth more, so the next page, a little longer, still fits and the buffer is kept.
+    return Buffer.allocUnsafe(Math.ceil(size * 1.125));
   }
   give(buffer: Buffer): void {
     if (this.free.length < this.keep) this.free.push(buffer);
@@ -181,6 +192,7 @@ function jsonBodyPolicy(buffers: BodyBuffers): PipelinePolicy {
             : await readJson(
                 response.readableStreamBody,
                 buffers,
+                Number(response.headers.get("content-length") ?? Number.NaN),
                 request.timeout > 0 ? request.timeout - (Date.now() - started) : undefined,
               );
       } catch (error) {
@@ -232,9 +244,10 @@ type ResponseStream = NodeJS.ReadableStream & { destroy?: (error?: Error) => voi
 function readJson(
   stream: ResponseStream,
   buffers: BodyBuffers,
+  contentLength: number,
   timeoutMs: number | undefined,
 ): Promise<ParsedBody> {
-  const reader = new JsonBodyReader(buffers.take());
+  const reader = new JsonBodyReader(buffers.take(contentLength));
   let released = false;
   const release = (): void => {
     if (released) return; // twice would hand one buffer to two bodies

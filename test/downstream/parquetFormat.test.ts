@@ -33,7 +33,7 @@ async function write(
     pages.format(batch);
     chunks.push(...pages.take());
   }
-  pages.end();
+  await pages.end();
   chunks.push(...pages.take());
   const path = join(dir, name);
   await writeFile(path, Buffer.concat(chunks));
@@ -101,14 +101,50 @@ describe("ParquetPages", () => {
 
   it("refuses a value its column cannot hold, naming the column", () => {
     const pages = new ParquetPages({ columns: COLUMNS });
-    expect(() => {
-      pages.format([{ ...row(1), wonDate: "yesterday" }]);
-    }).toThrow(/wonDate.*timestamp.*'yesterday'/);
-    expect(() => {
-      new ParquetPages({ columns: COLUMNS }).format([{ ...row(1), referralCount: 1.5 }]);
-    }).toThrow(/referralCount.*int64/);
-    expect(() => {
-      pages.append();
-    }).toThrow(/rows, not text/);
+    try {
+      expect(() => {
+        pages.format([{ ...row(1), wonDate: "yesterday" }]);
+      }).toThrow(/wonDate.*timestamp.*'yesterday'/);
+      expect(() => {
+        pages.format([{ ...row(1), referralCount: 1.5 }]);
+      }).toThrow(/referralCount.*int64/);
+      expect(() => {
+        pages.append();
+      }).toThrow(/rows, not text/);
+    } finally {
+      pages.close();
+    }
+  });
+
+  it("fails the file, naming the encoder, when a row group outgrows the encoder's heap", async () => {
+    // 4 MB of text in one group, an encoder allowed 4 MB of heap.
+    const pages = new ParquetPages({ columns: COLUMNS, encoderHeapMb: 4, rowGroupRows: 10_000 });
+    const long = "y".repeat(4_000);
+    pages.format(Array.from({ length: 1_000 }, (_, i) => ({ ...row(i), status: `${long}${i}` })));
+    await expect(pages.end()).rejects.toThrow(/Parquet encoder/);
+    expect(pages.take().length).toBe(0);
+  });
+
+  it("encodes a row group at the text limit, in non-ASCII text, within the encoder's own heap", async () => {
+    // Two-byte text up to the group's text limit: the largest group the encoder can be given.
+    const name = "Ünïcödé Ωμέγα 株式会社 ";
+    const pages = new ParquetPages({ columns: COLUMNS, rowGroupRows: 10_000 });
+    const batch = Array.from({ length: 10_000 }, (_, i) => ({
+      ...row(i),
+      status: `${name.repeat(30)}${i}`,
+    }));
+    const file = await write("wide.parquet", pages, [batch]);
+    const [{ n, longest }] = (await duck.rows(
+      `SELECT count(*) AS n, max(length(status)) AS longest FROM read_parquet(${file})`,
+    )) as [{ n: bigint; longest: bigint }];
+    expect(n).toBe(10_000n);
+    expect(Number(longest)).toBeGreaterThan(570);
+  });
+
+  it("stops its encoder when the file is abandoned, and refuses to finish it", async () => {
+    const pages = new ParquetPages({ columns: COLUMNS, rowGroupRows: 2 });
+    pages.format([row(1), row(2), row(3)]);
+    pages.close();
+    await expect(pages.end()).rejects.toThrow(/abandoned/);
   });
 });

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { EXPORTER_NODE_OPTIONS } from "../../src/config/nodeOptions.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const compiledTemplate = join(root, ".tools/infra/main.json");
@@ -1190,6 +1191,7 @@ describe("function app", () => {
       EXPORT_CONTAINER: "referrals",
       EXPORT_PROFILES: '[{"name":"all-referrals","formats":["csv","json"],"schedule":true}]',
       EXPORT_SCHEDULE: "0 0 2 * * *",
+      NODE_OPTIONS: EXPORTER_NODE_OPTIONS,
       HTTP_READ_LINK_MINUTES: "0",
     });
   });
