@@ -1,5 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { EXPORTER_NODE_OPTIONS } from "../src/config/nodeOptions.js";
 import type { ArrivalRecord, SimulatorMessage, SimulatorSpec, WorkerResult, WorkerTask } from "./shared.js";
 
 const SIMULATOR_SCRIPT = fileURLToPath(new URL("./simulatorProcess.js", import.meta.url));
@@ -32,8 +34,26 @@ async function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc on Linux; undefined elsewhere
+ * or once it has gone. /proc counts in USER_HZ, which Linux fixes at 100 a second.
+ */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start at state, the third field.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime: fields 14 and 15
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface SimulatorProcess {
   readonly url: string;
+  readonly pid: number | undefined;
   readonly caFile: string;
   /** Referrals requests seen since the last reset, in arrival order. */
   arrivals(reset?: boolean): Promise<ArrivalRecord[]>;
@@ -62,6 +82,7 @@ export async function startSimulator(spec: SimulatorSpec): Promise<SimulatorProc
   });
   return {
     ...ready,
+    pid: child.pid,
     arrivals: (reset = true) =>
       new Promise<ArrivalRecord[]>((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -89,7 +110,8 @@ export async function runWorker(task: WorkerTask, options: WorkerOptions): Promi
   const child = track(
     fork(WORKER_SCRIPT, [JSON.stringify(task)], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
-      execArgv: [...(options.execArgv ?? [])],
+      // Every measured process runs with the product's V8 options, as the CLI and the Functions app do.
+      execArgv: [...EXPORTER_NODE_OPTIONS.split(" "), ...(options.execArgv ?? [])],
     }),
   );
   return new Promise<WorkerResult>((resolve, reject) => {

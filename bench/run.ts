@@ -12,10 +12,18 @@ import { loadSettings } from "../src/config/settings.js";
 import { startAzurite } from "../src/simulator/azurite.js";
 import { checkPaging, type PagingCheck } from "./checks.js";
 import { checkEquivalence } from "./equivalence.js";
-import { killAllChildren, runWorker, startSimulator, type SimulatorProcess } from "./processes.js";
+import {
+  killAllChildren,
+  processCpuMs,
+  runWorker,
+  startSimulator,
+  type SimulatorProcess,
+} from "./processes.js";
 import {
   computeTargets,
   renderChecks,
+  cpuBudget,
+  renderCpuBudget,
   renderPrefetch,
   renderTable,
   summarisePrefetch,
@@ -79,7 +87,9 @@ async function measureOnce(
   const needsStorage = mode !== "fetch-floor" && mode !== "paging";
   const azurite = needsStorage ? await startAzurite() : undefined;
   try {
-    const result = await runWorker(
+    const simBefore = processCpuMs(sim.pid);
+    const storageBefore = processCpuMs(azurite?.pid);
+    const measured = await runWorker(
       {
         mode,
         simulatorUrl: sim.url,
@@ -92,6 +102,15 @@ async function measureOnce(
       },
       { timeoutMs: WORKER_LIMIT_MS, ...(extra.execArgv ? { execArgv: extra.execArgv } : {}) },
     );
+    const used = (before: number | undefined, after: number | undefined): number | undefined =>
+      before === undefined || after === undefined ? undefined : after - before;
+    const simulatorCpuMs = used(simBefore, processCpuMs(sim.pid));
+    const storageCpuMs = used(storageBefore, processCpuMs(azurite?.pid));
+    const result: WorkerResult = {
+      ...measured,
+      ...(simulatorCpuMs !== undefined ? { simulatorCpuMs } : {}),
+      ...(storageCpuMs !== undefined ? { storageCpuMs } : {}),
+    };
     if (!result.ok) throw new Error(`${mode} (C=${concurrency}) failed: ${result.error ?? "?"}`);
     const mb = (result.files.reduce((sum, f) => sum + f.bytes, 0) / 1e6).toFixed(0);
     console.error(
@@ -202,6 +221,7 @@ async function main(): Promise<Report> {
     rows,
     targets: computeTargets(rows, sizes, defaultC),
     prefetch: summarisePrefetch(rows, big),
+    cpuBudget: cpuBudget(rows, big, defaultC, availableParallelism()) ?? null,
     checks,
     equivalence,
   };
@@ -227,6 +247,7 @@ try {
       `load average ${report.machine.loadAverage.before.toFixed(1)} before, ${report.machine.loadAverage.after.toFixed(1)} after)\n`,
   );
   console.log(renderTable(report));
+  if (report.cpuBudget) console.log(`\n${renderCpuBudget(report.cpuBudget)}`);
   const checks = renderChecks(report.checks);
   if (checks) console.log(`\nPaging checks:\n${checks}`);
   console.log(`\nFast paths against the plain ones:\n${renderChecks(report.equivalence)}`);

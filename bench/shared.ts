@@ -77,6 +77,9 @@ export interface WorkerResult {
   readonly files: readonly { readonly format: string; readonly bytes: number }[];
   readonly throttled: number;
   readonly retries: number;
+  /** Set by the parent: CPU the simulator and Azurite used while this worker ran (Linux only). */
+  readonly simulatorCpuMs?: number;
+  readonly storageCpuMs?: number;
   /** paging only: the client's concurrency when it finished. */
   readonly concurrencyAtEnd?: number;
   /** paging only: page indexes in the order the client emitted them. */

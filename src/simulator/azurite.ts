@@ -12,6 +12,8 @@ export interface AzuriteHandle {
   readonly blobPort: number;
   readonly queuePort: number;
   readonly connectionString: string;
+  /** The Azurite process (to measure it from outside). */
+  readonly pid: number | undefined;
   /** Stops the Azurite process and waits until it has exited. */
   stop(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     blobPort,
     queuePort,
     connectionString: azuriteConnectionString(blobPort, queuePort),
+    pid: child.pid,
     stop: () => stopChild(child),
   };
 }
