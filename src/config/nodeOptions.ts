@@ -3,10 +3,9 @@
  * setting (infra/) and the npm scripts that start the CLI, the demo and the dev host.
  *
  * V8 sizes the young generation from the machine's memory: 16 MB semi-spaces (48 MB in all) on a
- * 2 GB host. An export makes short-lived rows and page text at tens of MB a second, so that space
- * is always full before it is collected, and with it whatever Buffers its objects still hold: it is
- * the largest part of an export's peak RSS after the loaded SDKs. 4 MB semi-spaces keep a million-
- * row export about 30 MB lower (measured: 221-231 MB against 247-268 MB for Parquet) at no
- * measurable cost in time. Old space keeps V8's own limit: nothing here caps what a run may hold.
+ * 2 GB host. An export makes short-lived rows and page text at hundreds of MB a second, so that
+ * space is always full before it is collected: 4 MB semi-spaces keep a million-row CSV + JSON
+ * export at 192-202 MB of peak RSS against 232-235 MB with V8's default, at no measurable cost in
+ * time (bench/README.md). Old space keeps V8's own limit: nothing here caps what a run may hold.
  */
 export const EXPORTER_NODE_OPTIONS = "--max-semi-space-size=4";

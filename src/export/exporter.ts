@@ -75,8 +75,12 @@ interface FormatSink {
 
 const MAX_REQUEST_IDS = 1_000;
 const MAX_DROPPED_FIELDS = 100;
-/** Rows parsed and formatted together: small enough that they die young in the heap. */
-const SLICE_ROWS = 500;
+/**
+ * Rows parsed and formatted together: few enough that they die before V8's young generation is
+ * collected twice, so they are never promoted (at 500 the old space filled with dead rows between
+ * full collections and a million-row export peaked 60-80 MB higher).
+ */
+const SLICE_ROWS = 100;
 
 /**
  * Runs one export: pages from Partner Center stream through CSV/JSON into the run's
