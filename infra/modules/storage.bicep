@@ -169,6 +169,29 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2026-04
           }
         }
         {
+          // Run records describe exports; they go when the exports they describe do.
+          name: 'run-records-delete'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${runStatusContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: exportDeleteAfterDays
+                }
+              }
+            }
+          }
+        }
+        {
           name: 'previous-versions-cleanup'
           enabled: true
           type: 'Lifecycle'

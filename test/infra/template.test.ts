@@ -1018,11 +1018,11 @@ describe("storage account", () => {
       if (!Array.isArray(rules)) throw new Error("no lifecycle rules");
       return rules;
     };
-    const exportRule = (rules: Value[]): Value =>
-      rules.find((r) => at(r, "definition", "actions", "baseBlob") !== null) ?? null;
+    const ruleOn = (rules: Value[], container: string): Value =>
+      rules.find((r) => str(at(r, "definition", "filters", "prefixMatch", 0)) === `${container}/`) ?? null;
 
     const defaults = rulesOf(deploy());
-    expect(exportRule(defaults)).toMatchObject({
+    expect(ruleOn(defaults, "referrals")).toMatchObject({
       enabled: true,
       type: "Lifecycle",
       definition: {
@@ -1044,25 +1044,37 @@ describe("storage account", () => {
         exportContainerName: "pc",
       }),
     );
-    expect(at(exportRule(custom), "definition", "filters", "prefixMatch")).toEqual(["pc/"]);
-    expect(at(exportRule(custom), "definition", "actions", "baseBlob")).toEqual({
+    expect(at(ruleOn(custom, "pc"), "definition", "filters", "prefixMatch")).toEqual(["pc/"]);
+    expect(at(ruleOn(custom, "pc"), "definition", "actions", "baseBlob")).toEqual({
       tierToCool: { daysAfterModificationGreaterThan: 11 },
       delete: { daysAfterModificationGreaterThan: 222 },
     });
 
-    // Every rule that tiers or deletes current blobs is limited to the exports container; the
-    // account-wide rule only removes previous versions.
+    // Run records go when the exports they describe do, and are never tiered.
+    expect(ruleOn(custom, "export-runs")).toMatchObject({
+      enabled: true,
+      definition: {
+        filters: { blobTypes: ["blockBlob"], prefixMatch: ["export-runs/"] },
+        actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: 222 } } },
+      },
+    });
+    expect(at(ruleOn(custom, "export-runs"), "definition", "actions", "baseBlob", "tierToCool")).toBeNull();
+
+    // Every rule that tiers or deletes current blobs is limited to the exports container or the
+    // run records; the account-wide rule only removes previous versions (locks, the deployment
+    // package and the Functions host's own blobs are never aged out).
     for (const rule of custom) {
       const baseBlob = at(rule, "definition", "actions", "baseBlob");
       if (baseBlob !== null) {
-        expect(at(rule, "definition", "filters", "prefixMatch")).toEqual(["pc/"]);
+        expect(["pc/", "export-runs/"]).toContain(str(at(rule, "definition", "filters", "prefixMatch", 0)));
+        expect(at(rule, "definition", "filters", "prefixMatch")).toHaveLength(1);
       } else {
         expect(at(rule, "definition", "actions")).toEqual({
           version: { delete: { daysAfterCreationGreaterThan: 5 } },
         });
       }
     }
-    expect(custom).toHaveLength(2);
+    expect(custom).toHaveLength(3);
   });
 });
 
