@@ -66,6 +66,36 @@ describe("BlockWriter", () => {
     );
   });
 
+  it("keeps files written at the same time apart: each gets its own bytes and SHA-256", async () => {
+    const a = fakeBlob();
+    const b = fakeBlob();
+    const left = new BlockWriter(a.blob, "text/csv", { blockSize: 1_000 });
+    const right = new BlockWriter(b.blob, "application/json", { blockSize: 700 });
+    const leftParts: string[] = [];
+    const rightParts: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const l = `left ${i} ${"x".repeat(i % 37)}\n`;
+      const r = `{"right":${i},"pad":"${"é".repeat(i % 11)}"}\n`;
+      left.append(l);
+      right.append(r);
+      leftParts.push(l);
+      rightParts.push(r);
+    }
+    // One writer given up half-way does not disturb the others.
+    const dropped = new BlockWriter(fakeBlob().blob, "text/plain", { blockSize: 500 });
+    dropped.append("y".repeat(2_000));
+    dropped.abort(new Error("export aborted"));
+    await expect(dropped.result).rejects.toThrow("export aborted");
+
+    const [l, r] = await Promise.all([left.finish(), right.finish()]);
+    const sha = (parts: string[]): string => createHash("sha256").update(parts.join("")).digest("hex");
+    expect(a.committed()?.toString("utf8")).toBe(leftParts.join(""));
+    expect(b.committed()?.toString("utf8")).toBe(rightParts.join(""));
+    expect(l.sha256).toBe(sha(leftParts));
+    expect(r.sha256).toBe(sha(rightParts));
+    expect(a.staged.length).toBeGreaterThan(5);
+  });
+
   it("commits an empty blob when nothing was appended", async () => {
     const { blob, staged, committed } = fakeBlob();
     const written = await new BlockWriter(blob, "text/csv").finish();
