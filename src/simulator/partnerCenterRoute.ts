@@ -284,16 +284,19 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       ? nextLink(req, query, top, skip + top)
       : undefined;
 
+  /** `short`: silent truncation, half the page dropped while TotalCount and the next link pretend otherwise. */
   const render = (
     req: IncomingMessage | undefined,
     query: ValidatedQuery,
     top: number,
     skip: number,
+    short = false,
   ): Buffer => {
     const source = pageSource(query);
     const rows = source.slice(Math.min(skip, source.total), Math.min(skip + top, source.total));
+    const sent = short ? rows.slice(0, Math.floor(rows.length / 2)) : rows;
     return Buffer.from(
-      JSON.stringify(wrap(rows, source.total, pageLink(req, query, top, skip, source.total))),
+      JSON.stringify(wrap(sent, source.total, pageLink(req, query, top, skip, source.total))),
     );
   };
 
@@ -322,19 +325,6 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       bodyCacheUsed += body.length;
     }
     return body;
-  };
-
-  /** Silent truncation: half the page is dropped but TotalCount and the next link pretend otherwise. */
-  const shortPage = (
-    req: IncomingMessage | undefined,
-    query: ValidatedQuery,
-    top: number,
-    skip: number,
-  ): Buffer => {
-    const source = pageSource(query);
-    const rows = source.slice(Math.min(skip, source.total), Math.min(skip + top, source.total));
-    const link = pageLink(req, query, top, skip, source.total);
-    return Buffer.from(JSON.stringify(wrap(rows.slice(0, Math.floor(rows.length / 2)), source.total, link)));
   };
 
   const sendFault = (res: ServerResponse, fault: Fault, headers: Record<string, string>): boolean => {
@@ -450,7 +440,7 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       throw error;
     }
 
-    const body = fault?.kind === "short" ? shortPage(req, query, top, skip) : page(req, query, top, skip);
+    const body = fault?.kind === "short" ? render(req, query, top, skip, true) : page(req, query, top, skip);
 
     const spent = performance.now() - arrived;
     await pause(latencyMs - spent + (fault?.kind === "slow" ? fault.delayMs : 0), res);
