@@ -15,7 +15,7 @@ import {
   MANIFEST_NAME,
   type ChangeFeedFormat,
 } from "./layout.js";
-import type { Manifest, ManifestChanges, ManifestFile } from "./manifest.js";
+import { manifestFiles, type Manifest, type ManifestChanges, type ManifestFile } from "./manifest.js";
 
 /** A referral counts as "changed" when one of these differs; other fields are not compared. */
 export const COMPARED_FIELDS = ["status", ...DATE_FIELDS] as const;
@@ -657,14 +657,7 @@ export class ChangeFeed {
     for (const sink of this.sinks) sink.end();
     const written = await Promise.race([Promise.all(this.sinks.map((s) => s.writer.result)), this.failure]);
     const rowCount = this.added + changed + removed;
-    const files: ManifestFile[] = this.sinks.map((sink, i) => ({
-      path: sink.path,
-      format: sink.format,
-      contentType: CONTENT_TYPES[sink.format],
-      bytes: written[i]?.bytes ?? 0,
-      sha256: written[i]?.sha256 ?? "",
-      rowCount,
-    }));
+    const files: ManifestFile[] = manifestFiles(this.sinks, written, rowCount);
     return {
       previousRunId: this.previousRunId,
       note: this.note,

@@ -14,7 +14,7 @@ import { ExportError, findReason } from "./errors.js";
 import { IdTracker } from "./idTracker.js";
 import { JsonArrayPages } from "./jsonFormat.js";
 import { CONTENT_TYPES, dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
-import type { Manifest, ManifestFile, Trigger } from "./manifest.js";
+import { manifestFiles, type Manifest, type ManifestFile, type Trigger } from "./manifest.js";
 import { findCountField, normalizeGroupRow, normalizeReferral } from "./normalize.js";
 import { ParquetPages } from "./parquetFormat.js";
 import { publishLatest } from "./publish.js";
@@ -226,14 +226,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       for (const w of warnings) logger.warn(w);
     }
 
-    const files: ManifestFile[] = sinks.map((sink, i) => ({
-      path: sink.path,
-      format: sink.format,
-      contentType: CONTENT_TYPES[sink.format],
-      bytes: written[i]?.bytes ?? 0,
-      sha256: written[i]?.sha256 ?? "",
-      rowCount,
-    }));
+    const files: ManifestFile[] = manifestFiles(sinks, written, rowCount);
     if (sinks.length === 0) {
       // Not even a first page: cannot happen without an error, but never publish nothing.
       throw new ExportError("upstream", "Partner Center returned no page");

@@ -1,4 +1,6 @@
 import type { ExportFormat } from "../config/profiles.js";
+import type { WrittenBlob } from "./blobSink.js";
+import { CONTENT_TYPES } from "./layout.js";
 import type { ColumnSchema } from "./schema.js";
 
 export type Trigger = "http" | "timer" | "cli";
@@ -10,6 +12,22 @@ export interface ManifestFile {
   readonly bytes: number;
   readonly sha256: string;
   readonly rowCount: number;
+}
+
+/** The manifest's entries for files written side by side (`written[i]` is `files[i]`'s blob). */
+export function manifestFiles(
+  files: readonly { readonly path: string; readonly format: ExportFormat }[],
+  written: readonly WrittenBlob[],
+  rowCount: number,
+): ManifestFile[] {
+  return files.map((file, i) => ({
+    path: file.path,
+    format: file.format,
+    contentType: CONTENT_TYPES[file.format],
+    bytes: written[i]?.bytes ?? 0,
+    sha256: written[i]?.sha256 ?? "",
+    rowCount,
+  }));
 }
 
 /** A file published beside the data files that is not itself a snapshot format (the JSON Schema). */
