@@ -71,6 +71,11 @@ export class TokenCacheLock {
         if (waited > 0) this.logger.log("info", `token-cache lock acquired after waiting ${waited} ms`);
         return lease;
       } catch (error) {
+        // No answer (aborted, timed out, connection lost): storage may have granted the lease all the
+        // same, and then every worker would wait for it to expire. The lease client knows the id it
+        // proposed, so it releases it; a release of a lease never granted fails and is ignored.
+        if (!isRestError(error) || error.statusCode === undefined)
+          await lease.releaseLease({ abortSignal: AbortSignal.timeout(5_000) }).catch(() => undefined);
         throwIfAborted(context);
         if (isRestError(error) && error.statusCode === 404 && created < 3) {
           created++;

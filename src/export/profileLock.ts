@@ -56,6 +56,10 @@ export class ProfileLocks {
       await lease.acquireLease(this.leaseSeconds);
     } catch (error) {
       if (isStatus(error, 409)) return undefined;
+      // No answer: the lease may exist all the same, and the profile would stay locked until it
+      // expired. Released by the id the lease client proposed (a lease never granted: ignored).
+      if (typeof (error as { statusCode?: unknown } | null)?.statusCode !== "number")
+        await lease.releaseLease({ abortSignal: AbortSignal.timeout(5_000) }).catch(() => undefined);
       throw error;
     }
     // Who holds the lock, for whoever finds it taken.
