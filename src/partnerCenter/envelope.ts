@@ -411,18 +411,26 @@ export class JsonBodyReader {
     let { depth, inString } = this;
     let i = from;
     if (this.escaped) i++; // the byte after a backslash that ended the last chunk
-    for (; i < n; i++) {
-      const c = bytes[i];
+    while (i < n) {
       if (inString) {
-        if (c === BACKSLASH)
-          i++; // skip the escaped byte
-        else if (c === QUOTE) {
-          inString = false;
-          if (depth === 0) return i + 1;
+        // Most bytes of a row are inside strings: run to the next quote or backslash.
+        let c = bytes[i];
+        while (c !== QUOTE && c !== BACKSLASH && ++i < n) c = bytes[i];
+        if (i >= n) break;
+        if (c === BACKSLASH) {
+          i += 2; // skip the escaped byte
+          continue;
         }
-      } else if (c === QUOTE) inString = true;
+        inString = false;
+        if (depth === 0) return i + 1;
+        i++;
+        continue;
+      }
+      const c = bytes[i];
+      if (c === QUOTE) inString = true;
       else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
       else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) return i + 1;
+      i++;
     }
     this.depth = depth;
     this.inString = inString;
