@@ -1,5 +1,6 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { BlockBlobClient } from "@azure/storage-blob";
+import { BlockHashes, sharedBlock } from "./blockHashes.js";
 
 export interface WrittenBlob {
   readonly bytes: number;
@@ -22,7 +23,8 @@ export interface BlockWriterOptions {
  * block-sized buffers, which are reused once staged, so nothing is copied twice and no buffer is
  * left for the garbage collector per page. Each block is staged with its MD5, which Blob Storage
  * checks on arrival (a block damaged on the way fails instead of landing in the file); the file's
- * SHA-256 and size build up for the manifest. Blocks are committed only by `finish`, so a failure
+ * SHA-256 and size build up for the manifest (the hashes of large files on a thread of their own,
+ * blockHashes.ts). Blocks are committed only by `finish`, so a failure
  * or `abort` part-way leaves no blob (staged blocks expire uncommitted).
  */
 export class BlockWriter {
@@ -30,7 +32,7 @@ export class BlockWriter {
   readonly result: Promise<WrittenBlob>;
   private readonly blockSize: number;
   private readonly concurrency: number;
-  private readonly hash = createHash("sha256");
+  private readonly hashes = new BlockHashes();
   private readonly idPrefix = randomUUID().replace(/-/g, "");
   private readonly ids: string[] = [];
   private readonly free: Buffer[] = [];
@@ -96,7 +98,7 @@ export class BlockWriter {
         blobHTTPHeaders: { blobContentType: this.contentType },
         ...(this.options.abortSignal ? { abortSignal: this.options.abortSignal } : {}),
       });
-      const written = { bytes: this.bytes, sha256: this.hash.digest("hex") };
+      const written = { bytes: this.bytes, sha256: await this.hashes.digest() };
       this.settle.resolve(written);
       return written;
     } catch (error) {
@@ -113,15 +115,16 @@ export class BlockWriter {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
+    this.hashes.discard();
     this.settle.reject(error);
   }
 
   /** Grows a first block that is smaller than a block towards `needed` more bytes. */
   private room(needed: number): void {
     if (this.block.length >= this.blockSize || this.used + needed <= this.block.length) return;
-    const grown = Buffer.allocUnsafe(
-      Math.min(this.blockSize, Math.max(this.block.length * 2, this.used + needed)),
-    );
+    const size = Math.min(this.blockSize, Math.max(this.block.length * 2, this.used + needed));
+    // Full-size blocks in shared memory, so that they are hashed where they are (blockHashes.ts).
+    const grown = size === this.blockSize ? sharedBlock(size) : Buffer.allocUnsafe(size);
     this.block.copy(grown, 0, 0, this.used);
     this.block = grown;
   }
@@ -129,19 +132,21 @@ export class BlockWriter {
   private seal(): void {
     const block = this.block;
     const body = block.subarray(0, this.used);
-    this.block = this.free.pop() ?? Buffer.allocUnsafe(this.blockSize);
+    this.block = this.free.pop() ?? sharedBlock(this.blockSize);
     this.used = 0;
     if (this.failure) return;
     this.bytes += body.length;
-    this.hash.update(body);
     // Ids of one blob must have one length: a fixed prefix and a zero-padded number.
     const id = Buffer.from(`${this.idPrefix}${String(this.ids.length).padStart(6, "0")}`).toString("base64");
     this.ids.push(id);
-    const staged = this.blob
-      .stageBlock(id, body, body.length, {
-        transactionalContentMD5: createHash("md5").update(body).digest(),
-        ...(this.options.abortSignal ? { abortSignal: this.options.abortSignal } : {}),
-      })
+    const staged = this.hashes
+      .block(body)
+      .then(async (md5) =>
+        this.blob.stageBlock(id, body, body.length, {
+          transactionalContentMD5: md5,
+          ...(this.options.abortSignal ? { abortSignal: this.options.abortSignal } : {}),
+        }),
+      )
       .then(
         () => {
           this.free.push(block);

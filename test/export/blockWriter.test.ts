@@ -1,13 +1,20 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { BlockBlobClient } from "@azure/storage-blob";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BlockWriter } from "../../src/export/blobSink.js";
 
 /** A block blob that keeps staged blocks and checks each one's MD5, as Blob Storage does. */
-function fakeBlob(): { blob: BlockBlobClient; staged: Buffer[]; committed: () => Buffer | undefined } {
+function fakeBlob(): {
+  blob: BlockBlobClient;
+  staged: Buffer[];
+  /** Per staged block: whether it came from shared memory (hashed on the hashing thread). */
+  shared: boolean[];
+  committed: () => Buffer | undefined;
+} {
   const byId = new Map<string, Buffer>();
   const staged: Buffer[] = [];
+  const shared: boolean[] = [];
   let committed: Buffer | undefined;
   const blob = {
     stageBlock: (
@@ -22,6 +29,7 @@ function fakeBlob(): { blob: BlockBlobClient; staged: Buffer[]; committed: () =>
         return Promise.reject(new Error("Md5Mismatch"));
       byId.set(id, copy);
       staged.push(copy);
+      shared.push(body.buffer instanceof SharedArrayBuffer);
       return Promise.resolve({});
     },
     commitBlockList: (ids: string[]) => {
@@ -29,7 +37,7 @@ function fakeBlob(): { blob: BlockBlobClient; staged: Buffer[]; committed: () =>
       return Promise.resolve({});
     },
   } as unknown as BlockBlobClient;
-  return { blob, staged, committed: () => committed };
+  return { blob, staged, shared, committed: () => committed };
 }
 
 describe("BlockWriter", () => {
@@ -94,6 +102,48 @@ describe("BlockWriter", () => {
     expect(l.sha256).toBe(sha(leftParts));
     expect(r.sha256).toBe(sha(rightParts));
     expect(a.staged.length).toBeGreaterThan(5);
+  });
+
+  it("hashes large files on the hashing thread: right MD5 per block and SHA-256 per file, several files at once", async () => {
+    const MiB = 1024 * 1024;
+    const files = [fakeBlob(), fakeBlob(), fakeBlob()];
+    const writers = files.map((f) => new BlockWriter(f.blob, "text/plain", { blockSize: MiB }));
+    const parts: Buffer[][] = files.map(() => []);
+    // One file given up half-way, with blocks already on the thread, does not disturb the others.
+    const dropped = new BlockWriter(fakeBlob().blob, "text/plain", { blockSize: MiB });
+    for (let k = 0; k < 40; k++) {
+      for (const [i, writer] of writers.entries()) {
+        const part = randomBytes(90_000 + i * 7_001);
+        writer.appendBytes(part);
+        parts[i]?.push(part);
+        await writer.ready();
+      }
+      if (k < 30) dropped.appendBytes(randomBytes(100_000));
+      if (k === 30) dropped.abort(new Error("export aborted"));
+    }
+    await expect(dropped.result).rejects.toThrow("export aborted");
+    const written = await Promise.all(writers.map((w) => w.finish()));
+    for (const [i, file] of files.entries()) {
+      const all = Buffer.concat(parts[i] ?? []);
+      expect(file.committed()?.equals(all)).toBe(true);
+      expect(written[i]).toEqual({
+        bytes: all.length,
+        sha256: createHash("sha256").update(all).digest("hex"),
+      });
+      expect(file.staged.length).toBeGreaterThan(3);
+      // Full blocks went to the thread from shared memory (the fake blob checked each MD5).
+      expect(file.shared.slice(0, -1).every(Boolean)).toBe(true);
+    }
+  });
+
+  it("keeps a small file off the hashing thread", async () => {
+    const { blob, shared, committed } = fakeBlob();
+    const writer = new BlockWriter(blob, "text/csv");
+    writer.append("id,status\r\n1,Active\r\n");
+    const written = await writer.finish();
+    expect(committed()?.toString()).toBe("id,status\r\n1,Active\r\n");
+    expect(written.sha256).toBe(createHash("sha256").update("id,status\r\n1,Active\r\n").digest("hex"));
+    expect(shared).toEqual([false]);
   });
 
   it("commits an empty blob when nothing was appended", async () => {
