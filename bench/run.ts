@@ -197,7 +197,8 @@ async function main(): Promise<Report> {
       // The default C is the target's: its median of `repeat` runs, like the floors'.
       for (const c of [...new Set([...sweep, defaultC])].sort((a, b) => a - b)) {
         const runs: WorkerResult[] = [];
-        for (let r = 0; r < (c === defaultC ? repeat : 1); r++) runs.push(await measureOnce("export", sim, c));
+        for (let r = 0; r < (c === defaultC ? repeat : 1); r++)
+          runs.push(await measureOnce("export", sim, c));
         add(latencyRows, "export-latency", c, LATENCY_MS, runs);
       }
     });
