@@ -108,11 +108,13 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   let sinks: FormatSink[] = [];
   let uploadFailure: Promise<never> | undefined;
   let columns: string[] = [];
-  let columnSet: ReadonlySet<string> = new Set();
   let schema: ColumnSchema[] = [];
   let changeFeed: ChangeFeed | undefined;
   let countField: string | undefined;
   const dropped = new Set<string>();
+  const noteDropped = (name: string): void => {
+    dropped.add(name);
+  };
   const requestIds: string[] = [];
   const ids = grouped ? undefined : new IdTracker();
   let duplicates = 0;
@@ -153,7 +155,6 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         } else {
           columns = [...REFERRAL_FIELDS];
         }
-        columnSet = new Set(columns);
         schema = describeColumns(columns, { grouped, countField });
         sinks = openSinks(job, env, folder, schema, signal);
         uploadFailure = new Promise<never>((_, reject) => {
@@ -172,12 +173,11 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         for (const raw of page.rows(from, Math.min(page.rowCount, from + SLICE_ROWS))) {
           let row: ReferralRow;
           if (ids) {
-            row = normalizeReferral(raw);
+            row = normalizeReferral(raw, dropped.size < MAX_DROPPED_FIELDS ? noteDropped : undefined);
             if (!ids.add(row.id as string)) {
               duplicates++;
               continue;
             }
-            if (dropped.size < MAX_DROPPED_FIELDS) noteDropped(raw, columns, columnSet, dropped);
           } else {
             row = normalizeGroupRow(raw, countField);
           }
@@ -316,19 +316,6 @@ function openSinks(
  * Adds the row's own keys that are not CSV columns. Keys in column order (the usual case) are
  * matched by identity, without a set lookup.
  */
-function noteDropped(
-  raw: ReferralRow,
-  columns: readonly string[],
-  columnSet: ReadonlySet<string>,
-  dropped: Set<string>,
-): void {
-  let next = 0;
-  for (const key in raw) {
-    if (key === columns[next]) next++;
-    else if (!columnSet.has(key) && Object.hasOwn(raw, key)) dropped.add(key);
-  }
-}
-
 function describeQuery(query: ValidatedQuery): Manifest["query"] {
   return {
     filter: query.filter ?? null,

@@ -1,6 +1,12 @@
-import { DATE_FIELDS, type ReferralField, type ReferralRow } from "../partnerCenter/fields.js";
+import {
+  DATE_FIELDS,
+  REFERRAL_FIELDS,
+  type ReferralField,
+  type ReferralRow,
+} from "../partnerCenter/fields.js";
 
 const DATE_SET: ReadonlySet<string> = new Set(DATE_FIELDS);
+const FIELD_SET: ReadonlySet<string> = new Set(REFERRAL_FIELDS);
 const PLAIN = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2}))?(?:\.(\d{1,7}))?)?$/;
 const SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 
@@ -25,8 +31,11 @@ export function normalizeDate(value: unknown): unknown {
   return typeof value === "string" ? toRfc3339Utc(value) : value;
 }
 
-/** A referral with documented fields first (in CSV order), dates normalised, extras kept after. */
-export function normalizeReferral(row: ReferralRow): ReferralRow {
+/**
+ * A referral with documented fields first (in CSV order), dates normalised, extras kept after.
+ * `onExtra` hears the name of every field that is not documented (the CSV leaves those out).
+ */
+export function normalizeReferral(row: ReferralRow, onExtra?: (name: string) => void): ReferralRow {
   // One literal in REFERRAL_FIELDS order: every row gets the same shape, built in one step.
   const out: ReferralRow = {
     id: row.id === undefined ? null : idText(row.id),
@@ -46,9 +55,19 @@ export function normalizeReferral(row: ReferralRow): ReferralRow {
     wonDate: dateOrNull(row.wonDate),
     partnerMarket: orNull(row.partnerMarket),
   } satisfies Record<ReferralField, unknown>;
-  // Extras keep their order. `in` rather than an own-key test, so names such as `constructor` stay
-  // out. Rows come from JSON.parse: for-in sees their own keys only.
-  for (const key in row) if (!(key in out)) out[key] = row[key];
+  // Extras keep their order. Rows come from JSON.parse: for-in sees their own keys only, and keys
+  // in the documented order are matched by identity, without a lookup (this runs for every row).
+  let next = 0;
+  for (const key in row) {
+    if (key === REFERRAL_FIELDS[next]) {
+      next++;
+      continue;
+    }
+    if (FIELD_SET.has(key)) continue;
+    onExtra?.(key);
+    // `in` rather than an own-key test, so names such as `constructor` stay out.
+    if (!(key in out)) out[key] = row[key];
+  }
   return out;
 }
 
