@@ -74,7 +74,7 @@ function naiveRss(rows: readonly Row[], size: number): string {
   return naive ? `${naive.result.maxRssMb.toFixed(0)} MB` : "not run";
 }
 
-/** The issue's targets, from the measured rows; a target whose runs are missing is left out. */
+/** The benchmark's targets, from the measured rows; a target whose runs are missing is left out. */
 export function computeTargets(rows: readonly Row[], sizes: readonly number[], defaultC: number): Target[] {
   const targets: Target[] = [];
   const big = Math.max(...sizes);
@@ -89,7 +89,7 @@ export function computeTargets(rows: readonly Row[], sizes: readonly number[], d
   const uploadStream = find(rows, big, "upload-stream");
   if (exported && fetch) {
     const wall = seconds(exported.result);
-    // The same write path as the export's (the strict floor), then uploadStream as the issue names it.
+    // The same write path as the export's (the strict floor), then the SDK's uploadStream for reference.
     for (const [floor, label] of [
       [write, "write floor"],
       [uploadStream, "uploadStream floor"],
