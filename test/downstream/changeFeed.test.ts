@@ -171,6 +171,25 @@ describe("change feed", () => {
   });
 });
 
+describe("change feed dates", () => {
+  it("compares dates as instants: a new notation of the same instant is no change, a moved date is", async () => {
+    fixture = await startExportFixture({ rows: 200 });
+    const f = fixture;
+    await exportRun(f, { profile: "feed-dates", formats: ["csv", "json"] });
+    const [same, moved] = [f.dataset.get(3), f.dataset.get(4)];
+    // Partner Center's usual `2026-10-29T08:00:00`; the same instant with fractional seconds.
+    f.dataset.update(same.id, { createdDate: `${same.createdDate}.000` });
+    const later = new Date(Date.parse(`${moved.createdDate}Z`) + 1000).toISOString().slice(0, 19);
+    f.dataset.update(moved.id, { createdDate: later });
+    const { manifest } = await exportRun(f, { profile: "feed-dates", formats: ["csv", "json"] });
+    expect(manifest.changes).toMatchObject({ added: 0, changed: 1, removed: 0 });
+    const { csv } = await feedOf(f, manifest);
+    expect(csv).toMatchObject([
+      { change: "changed", id: moved.id, changedFields: "createdDate", createdDate: `${later}Z` },
+    ]);
+  });
+});
+
 describe("reading a previous snapshot back", () => {
   // Chunks arrive asynchronously, as from a blob download.
   async function* chunked(text: string, size: number): AsyncGenerator<string> {
