@@ -2,7 +2,8 @@ import type { PagingCheck } from "./checks.js";
 import type { EquivalenceCheck } from "./equivalence.js";
 import type { WorkerResult } from "./shared.js";
 
-export type RunKind = "fetch-floor" | "write-floor" | "upload-stream" | "export" | "naive" | "export-latency";
+export type RunKind =
+  "fetch-floor" | "write-floor" | "upload-stream" | "export" | "export-second" | "naive" | "export-latency";
 
 export interface Row {
   readonly size: number;
@@ -160,6 +161,7 @@ const RUN_LABELS: Record<RunKind, string> = {
   "write-floor": "write floor (as many bytes, the export's block writer)",
   "upload-stream": "as many bytes through the SDK's uploadStream (reference)",
   export: "export (CSV + JSON)",
+  "export-second": "export, second run (change feed against the first)",
   naive: "naive (fetch all, stringify, upload)",
   "export-latency": "export, latency mode",
 };
