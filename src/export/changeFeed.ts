@@ -274,40 +274,44 @@ function jsonLine(line: string): Record<string, unknown> | "bracket" | undefined
 }
 
 /**
- * The objects of a top-level JSON array, one at a time. The product writes one row per line, so
- * lines are parsed whole (the fast way); any other layout is split character by character.
+ * The objects of a top-level JSON array, a chunk's worth at a time (one step of an async generator
+ * an object made reading a million rows back several seconds slower). The product writes one row
+ * per line, so lines are parsed whole (the fast way); any other layout is split character by
+ * character.
  */
 export async function* jsonArrayObjects(
   chunks: AsyncIterable<string>,
-): AsyncGenerator<Record<string, unknown>> {
+): AsyncGenerator<Record<string, unknown>[]> {
   let scanner: JsonArrayScanner | undefined;
   let insideArray = false;
   let rest = "";
   for await (const chunk of chunks) {
+    const batch: Record<string, unknown>[] = [];
     if (scanner) {
-      yield* scanner.feed(chunk);
-      continue;
+      for (const value of scanner.feed(chunk)) batch.push(value);
+    } else {
+      const text = rest + chunk;
+      let start = 0;
+      for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
+        const line = jsonLine(text.slice(start, end));
+        if (line === undefined) break;
+        if (line === "bracket") insideArray ||= text.startsWith("[", start);
+        else batch.push(line);
+        start = end + 1;
+      }
+      const tail = text.slice(start);
+      if (tail.includes("\n")) {
+        // A line that is not a row of the product's layout: read the rest character by character.
+        scanner = new JsonArrayScanner(insideArray);
+        for (const value of scanner.feed(tail)) batch.push(value);
+      } else rest = tail;
     }
-    const text = rest + chunk;
-    let start = 0;
-    for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
-      const line = jsonLine(text.slice(start, end));
-      if (line === undefined) break;
-      if (line === "bracket") insideArray ||= text.startsWith("[", start);
-      else yield line;
-      start = end + 1;
-    }
-    const tail = text.slice(start);
-    if (tail.includes("\n")) {
-      // A line that is not a row of the product's layout: read the rest character by character.
-      scanner = new JsonArrayScanner(insideArray);
-      yield* scanner.feed(tail);
-    } else rest = tail;
+    if (batch.length > 0) yield batch;
   }
   if (!scanner && rest.length > 0) {
     const line = jsonLine(rest);
-    if (line === undefined) yield* new JsonArrayScanner(insideArray).feed(rest);
-    else if (line !== "bracket") yield line;
+    if (line === undefined) yield [...new JsonArrayScanner(insideArray).feed(rest)];
+    else if (line !== "bracket") yield [line];
   }
 }
 
@@ -315,10 +319,10 @@ export async function* jsonArrayObjects(
 const CSV_SPECIAL = /[,"\r]/g;
 
 /**
- * Records of the product's CSV (RFC 4180, CRLF between records). A lone CR or LF is data, as
- * the CSV writer leaves it; a leading byte-order mark is skipped.
+ * Records of the product's CSV (RFC 4180, CRLF between records), a chunk's worth at a time. A lone
+ * CR or LF is data, as the CSV writer leaves it; a leading byte-order mark is skipped.
  */
-export async function* csvRecords(chunks: AsyncIterable<string>): AsyncGenerator<string[]> {
+export async function* csvRecords(chunks: AsyncIterable<string>): AsyncGenerator<string[][]> {
   let record: string[] = [];
   let field = "";
   let quoted = false;
@@ -327,6 +331,7 @@ export async function* csvRecords(chunks: AsyncIterable<string>): AsyncGenerator
   let pendingCr = false;
   let first = true;
   for await (let chunk of chunks) {
+    const batch: string[][] = [];
     if (first) {
       first = false;
       if (chunk.startsWith("\ufeff")) chunk = chunk.slice(1);
@@ -350,7 +355,7 @@ export async function* csvRecords(chunks: AsyncIterable<string>): AsyncGenerator
         pendingCr = false;
         if (c === 0x0a) {
           record.push(field);
-          yield record;
+          batch.push(record);
           record = [];
           field = "";
           closed = false;
@@ -381,28 +386,45 @@ export async function* csvRecords(chunks: AsyncIterable<string>): AsyncGenerator
         i = stop;
       }
     }
+    if (batch.length > 0) yield batch;
   }
   if (pendingCr) field += "\r";
   if (field.length > 0 || record.length > 0) {
     record.push(field);
-    yield record;
+    yield [record];
   }
 }
 
 const READ_FIELDS: readonly string[] = ["id", ...COMPARED_FIELDS];
 
-/** Rows of a CSV file as objects with the id and the compared fields, found by the header. */
-async function* csvObjects(chunks: AsyncIterable<string>): AsyncGenerator<Record<string, unknown>> {
-  let positions: (readonly [string, number])[] | undefined;
-  for await (const record of csvRecords(chunks)) {
-    if (!positions) {
-      positions = READ_FIELDS.map((name) => [name, record.indexOf(name)] as const);
-      continue;
+/** A referral of the previous snapshot: its id and compared fields. */
+interface SnapshotRow {
+  readonly id: string | null;
+  readonly values: Compared;
+}
+
+/** Rows of a CSV file, the id and compared fields found by the header. */
+async function* csvRows(chunks: AsyncIterable<string>): AsyncGenerator<SnapshotRow[]> {
+  let positions: readonly number[] | undefined;
+  const cell = (record: readonly string[], i: number): string | null => (i < 0 ? null : text(record[i]));
+  for await (const records of csvRecords(chunks)) {
+    const rows: SnapshotRow[] = [];
+    for (const record of records) {
+      if (!positions) {
+        positions = READ_FIELDS.map((name) => record.indexOf(name));
+        continue;
+      }
+      const values: (string | null)[] = [];
+      for (let k = 1; k < positions.length; k++) values.push(cell(record, positions[k] ?? -1));
+      rows.push({ id: cell(record, positions[0] ?? -1), values });
     }
-    const row: Record<string, unknown> = {};
-    for (const [name, i] of positions) row[name] = i < 0 ? null : (record[i] ?? null);
-    yield row;
+    if (rows.length > 0) yield rows;
   }
+}
+
+async function* jsonRows(chunks: AsyncIterable<string>): AsyncGenerator<SnapshotRow[]> {
+  for await (const objects of jsonArrayObjects(chunks))
+    yield objects.map((row) => ({ id: text(row.id), values: comparedOf(row) }));
 }
 
 interface SnapshotFile {
@@ -411,13 +433,14 @@ interface SnapshotFile {
   readonly rowCount: number;
 }
 
+/** The previous snapshot's rows, a downloaded chunk's worth at a time. */
 function snapshotRows(
   container: ContainerClient,
   file: SnapshotFile,
   signal: AbortSignal,
-): AsyncGenerator<Record<string, unknown>> {
+): AsyncGenerator<SnapshotRow[]> {
   const chunks = blobText(container, file.path, signal);
-  return file.format === "json" ? jsonArrayObjects(chunks) : csvObjects(chunks);
+  return file.format === "json" ? jsonRows(chunks) : csvRows(chunks);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -639,28 +662,28 @@ export class ChangeFeed {
     let changed = 0;
     let removed = 0;
     if (index && this.baseline) {
-      for await (const row of snapshotRows(this.options.container, this.baseline, this.signal)) {
-        const id = text(row.id);
-        if (id === null) continue;
-        const slot = index.find(id);
-        if (slot < 0) continue;
-        const state = index.state(slot);
-        if (state === UNSEEN) {
-          removed++;
-          this.write(feedRow("removed", id, null, comparedOf(row), []));
-        } else if (state === CHANGED) {
-          const before = comparedOf(row);
-          const after = this.current.get(id);
-          this.current.delete(id);
-          const fields = after
-            ? COMPARED_FIELDS.filter((_, i) => differs(i, before[i] ?? null, after[i] ?? null))
-            : [];
-          if (after && fields.length > 0) {
-            changed++;
-            this.write(feedRow("changed", id, after, before, fields));
+      for await (const rows of snapshotRows(this.options.container, this.baseline, this.signal)) {
+        for (const { id, values: before } of rows) {
+          if (id === null) continue;
+          const slot = index.find(id);
+          if (slot < 0) continue;
+          const state = index.state(slot);
+          if (state === UNSEEN) {
+            removed++;
+            this.write(feedRow("removed", id, null, before, []));
+          } else if (state === CHANGED) {
+            const after = this.current.get(id);
+            this.current.delete(id);
+            const fields = after
+              ? COMPARED_FIELDS.filter((_, i) => differs(i, before[i] ?? null, after[i] ?? null))
+              : [];
+            if (after && fields.length > 0) {
+              changed++;
+              this.write(feedRow("changed", id, after, before, fields));
+            }
           }
+          if (state !== SAME) index.setState(slot, DONE);
         }
-        if (state !== SAME) index.setState(slot, DONE);
         await this.drained();
       }
     }
@@ -704,10 +727,8 @@ export class ChangeFeed {
 
   private async load(file: SnapshotFile): Promise<SnapshotIndex> {
     const index = new SnapshotIndex(file.rowCount);
-    for await (const row of snapshotRows(this.options.container, file, this.signal)) {
-      const id = text(row.id);
-      if (id !== null) index.insert(id, comparedOf(row));
-    }
+    for await (const rows of snapshotRows(this.options.container, file, this.signal))
+      for (const { id, values } of rows) if (id !== null) index.insert(id, values);
     return index;
   }
 }

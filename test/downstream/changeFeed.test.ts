@@ -212,9 +212,11 @@ describe("reading a previous snapshot back", () => {
     ];
     const text = `[\n${rows.map((r) => JSON.stringify(r)).join(",\n")}\n]\n`;
     for (const size of [1, 2, 3, 7, 64, text.length])
-      expect(await collect(jsonArrayObjects(chunked(text, size))), `chunks of ${size}`).toEqual(rows);
-    expect(await collect(jsonArrayObjects(chunked("[]\n", 1)))).toEqual([]);
-    expect(await collect(jsonArrayObjects(chunked(JSON.stringify(rows, null, 2), 5)))).toEqual(rows);
+      expect((await collect(jsonArrayObjects(chunked(text, size)))).flat(), `chunks of ${size}`).toEqual(
+        rows,
+      );
+    expect((await collect(jsonArrayObjects(chunked("[]\n", 1)))).flat()).toEqual([]);
+    expect((await collect(jsonArrayObjects(chunked(JSON.stringify(rows, null, 2), 5)))).flat()).toEqual(rows);
   });
 
   it("reads the product's CSV: quotes, CRLF records, lone LF and CR as data, a BOM", async () => {
@@ -229,6 +231,6 @@ describe("reading a previous snapshot back", () => {
       ["5", "", ""],
     ];
     for (const size of [1, 2, 3, 5, text.length])
-      expect(await collect(csvRecords(chunked(text, size))), `chunks of ${size}`).toEqual(expected);
+      expect((await collect(csvRecords(chunked(text, size)))).flat(), `chunks of ${size}`).toEqual(expected);
   });
 });
