@@ -337,7 +337,19 @@ export async function* csvRecords(chunks: AsyncIterable<string>): AsyncGenerator
       if (chunk.startsWith("\ufeff")) chunk = chunk.slice(1);
     }
     let i = 0;
+    let nextQuote = -1;
     while (i < chunk.length) {
+      if (record.length === 0 && field === "" && !quoted && !closed && !pendingCr) {
+        // Between records: whole lines without a quote are split as they are (a lone CR or LF
+        // in them is data, as below). Nearly every line of the product's CSV is one.
+        for (let end = chunk.indexOf("\r\n", i); end >= 0; end = chunk.indexOf("\r\n", i)) {
+          if (nextQuote < i) nextQuote = chunk.indexOf('"', i);
+          if (nextQuote >= 0 && nextQuote < end) break;
+          batch.push(chunk.slice(i, end).split(","));
+          i = end + 2;
+        }
+        if (i >= chunk.length) break;
+      }
       if (quoted) {
         const q = chunk.indexOf('"', i);
         if (q < 0) {

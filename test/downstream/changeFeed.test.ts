@@ -1,4 +1,5 @@
 import { parse } from "csv-parse/sync";
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   CHANGE_COLUMNS,
@@ -6,6 +7,7 @@ import {
   csvRecords,
   jsonArrayObjects,
 } from "../../src/export/changeFeed.js";
+import { createCsvPageFormatter } from "../../src/export/csvFormat.js";
 import type { Manifest } from "../../src/export/manifest.js";
 import type { Referral } from "../../src/simulator/dataset.js";
 import { readAll, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
@@ -217,6 +219,30 @@ describe("reading a previous snapshot back", () => {
       );
     expect((await collect(jsonArrayObjects(chunked("[]\n", 1)))).flat()).toEqual([]);
     expect((await collect(jsonArrayObjects(chunked(JSON.stringify(rows, null, 2), 5)))).flat()).toEqual(rows);
+  });
+
+  it("reads back any rows the product's CSV writer wrote, however the text is cut", async () => {
+    const cell = fc.oneof(
+      fc.constant(null),
+      fc.string({ unit: fc.constantFrom("a", "Z", "1", " ", ",", '"', "\r", "\n", "é", "="), maxLength: 8 }),
+    );
+    const columns = ["id", "name", "status"];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(cell, cell, cell), { maxLength: 12 }),
+        fc.integer({ min: 1, max: 40 }),
+        async (cells, size) => {
+          const rows = cells.map(([id, name, status]) => ({ id, name, status }));
+          let text = "";
+          const csv = createCsvPageFormatter({ columns, formulaGuard: false, bom: true });
+          csv.format(rows, (t) => (text += t));
+          csv.end((t) => (text += t));
+          const records = (await collect(csvRecords(chunked(text, size)))).flat();
+          expect(records).toEqual([columns, ...cells.map((r) => r.map((v) => v ?? ""))]);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("reads the product's CSV: quotes, CRLF records, lone LF and CR as data, a BOM", async () => {
