@@ -106,7 +106,6 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   const signal = env.abortSignal ? AbortSignal.any([env.abortSignal, abort.signal]) : abort.signal;
 
   let sinks: FormatSink[] = [];
-  let uploadFailure: Promise<never> | undefined;
   let columns: string[] = [];
   let schema: ColumnSchema[] = [];
   let changeFeed: ChangeFeed | undefined;
@@ -157,10 +156,6 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         }
         schema = describeColumns(columns, { grouped, countField });
         sinks = openSinks(job, env, folder, schema, signal);
-        uploadFailure = new Promise<never>((_, reject) => {
-          for (const sink of sinks) sink.upload.catch(reject);
-        });
-        uploadFailure.catch(() => undefined);
       }
       if (requestIds.length < MAX_REQUEST_IDS && page.trace.requestId) requestIds.push(page.trace.requestId);
       // A slice of rows at a time is parsed, normalised and rendered by every format, so rows never
@@ -189,12 +184,10 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       }
       for (const sink of sinks) for (const chunk of sink.text.take()) sink.writer.appendBytes(chunk);
       // A page at a time, wait until each file has no more blocks on their way than it may have,
-      // and each encoder no more row groups.
-      if (uploadFailure)
-        await Promise.race([
-          Promise.all(sinks.map(async (s) => Promise.all([s.writer.ready(), s.formatter.ready?.()]))),
-          uploadFailure,
-        ]);
+      // and each encoder no more row groups; a failed upload or encoder rejects here. (Not raced
+      // against the uploads' own promises: those stay pending for the run, and every race would
+      // leave a reaction on them.)
+      await Promise.all(sinks.map(async (s) => Promise.all([s.writer.ready(), s.formatter.ready?.()])));
       env.onProgress?.({ pages: stats.pages, rows: rowCount, elapsedMs: Date.now() - startedAt.getTime() });
     }
     for (const sink of sinks) {
