@@ -1,18 +1,16 @@
-import { randomBytes } from "node:crypto";
 import azureFunctions, { type HttpResponseInit } from "@azure/functions";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { appFunctions } from "../../src/functions/app.js";
 import { parseSchedule } from "../../src/functions/ncrontab.js";
 import {
-  createFunctionRuntime,
-  ensureRuntimeStorage,
   type FunctionDefinition,
   type FunctionHost,
   type FunctionRuntime,
 } from "../../src/functions/runtime.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import { invocationContext, startFunctionHost } from "../support/functionHost.js";
 
-const { HttpRequest, InvocationContext } = azureFunctions;
+const { HttpRequest } = azureFunctions;
 
 type HttpDefinition = Extract<FunctionDefinition, { kind: "http" }>;
 
@@ -37,18 +35,7 @@ const PROFILES = [
 
 beforeAll(async () => {
   fixture = await startExportFixture({ rows: 50, env: { EXPORT_PROFILES: JSON.stringify(PROFILES) } });
-  const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
-  runtime = createFunctionRuntime(fixture.services, {
-    runsContainer: `runs-http-${id}`,
-    locksContainer: `locks-http-${id}`,
-    jobQueue: `jobs-http-${id}`,
-  });
-  await ensureRuntimeStorage(runtime);
-  host = {
-    settings: fixture.settings,
-    runtime: () => Promise.resolve(runtime),
-    jobQueueName: `jobs-http-${id}`,
-  };
+  ({ runtime, host } = await startFunctionHost(fixture, "http"));
   const defs = appFunctions(host, parseSchedule(fixture.settings.schedule));
   exportsFn = defs.find((d): d is HttpDefinition => d.kind === "http" && d.name === "exports")!;
   statusFn = defs.find((d): d is HttpDefinition => d.kind === "http" && d.name === "exportStatus")!;
@@ -71,12 +58,7 @@ interface Result {
 }
 
 async function call(def: HttpDefinition, request: InstanceType<typeof HttpRequest>): Promise<Result> {
-  const context = new InvocationContext({
-    invocationId: `inv-${randomBytes(4).toString("hex")}`,
-    functionName: def.name,
-    logHandler: (_level, ...args) => logs.push(args.map(String).join(" ")),
-  });
-  const init = (await def.options.handler(request, context)) as HttpResponseInit;
+  const init = (await def.options.handler(request, invocationContext(def.name, logs))) as HttpResponseInit;
   const text = typeof init.body === "string" ? init.body : "";
   return {
     status: init.status ?? 200,

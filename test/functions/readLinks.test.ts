@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { RestError } from "@azure/core-rest-pipeline";
 import azureFunctions, { type HttpResponseInit } from "@azure/functions";
 import { BlobClient, BlockBlobClient } from "@azure/storage-blob";
@@ -10,15 +10,15 @@ import { parseSchedule } from "../../src/functions/ncrontab.js";
 import { runJob } from "../../src/functions/queueWorker.js";
 import {
   createFunctionRuntime,
-  ensureRuntimeStorage,
   type FunctionDefinition,
   type FunctionHost,
   type FunctionRuntime,
 } from "../../src/functions/runtime.js";
 import { capturedOutput, findCredentials } from "../support/canary.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import { invocationContext, startFunctionHost } from "../support/functionHost.js";
 
-const { HttpRequest, InvocationContext } = azureFunctions;
+const { HttpRequest } = azureFunctions;
 
 type HttpDefinition = Extract<FunctionDefinition, { kind: "http" }>;
 
@@ -54,12 +54,8 @@ function statusDefinition(h: FunctionHost): HttpDefinition {
   )!;
 }
 
-function context(name: string): InstanceType<typeof InvocationContext> {
-  return new InvocationContext({
-    invocationId: `inv-${randomBytes(4).toString("hex")}`,
-    functionName: name,
-    logHandler: (_level, ...args) => logs.push(args.map(String).join(" ")),
-  });
+function context(name: string): ReturnType<typeof invocationContext> {
+  return invocationContext(name, logs);
 }
 
 async function getStatus(runId: string, query = "", def: HttpDefinition = statusFn): Promise<Result> {
@@ -115,18 +111,7 @@ beforeAll(async () => {
       ]),
     },
   });
-  const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
-  runtime = createFunctionRuntime(fixture.services, {
-    runsContainer: `runs-rl-${id}`,
-    locksContainer: `locks-rl-${id}`,
-    jobQueue: `jobs-rl-${id}`,
-  });
-  await ensureRuntimeStorage(runtime);
-  host = {
-    settings: fixture.settings,
-    runtime: () => Promise.resolve(runtime),
-    jobQueueName: `jobs-rl-${id}`,
-  };
+  ({ runtime, host } = await startFunctionHost(fixture, "rl"));
   statusFn = statusDefinition(host);
   succeededRunId = await submit("all-referrals");
   await runNextJob();

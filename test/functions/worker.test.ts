@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from "node:crypto";
-import azureFunctions, { type InvocationContext, type Timer } from "@azure/functions";
+import { createHash } from "node:crypto";
+import type { InvocationContext, Timer } from "@azure/functions";
 import { parse } from "csv-parse/sync";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeJobMessage, type JobMessage } from "../../src/export/jobQueue.js";
@@ -9,16 +9,13 @@ import { appFunctions } from "../../src/functions/app.js";
 import { parseSchedule } from "../../src/functions/ncrontab.js";
 import { runJob } from "../../src/functions/queueWorker.js";
 import {
-  createFunctionRuntime,
-  ensureRuntimeStorage,
   type FunctionDefinition,
   type FunctionHost,
   type FunctionRuntime,
 } from "../../src/functions/runtime.js";
 import { runNightly } from "../../src/functions/timerNightly.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
-
-const { InvocationContext: Context } = azureFunctions;
+import { invocationContext, startFunctionHost } from "../support/functionHost.js";
 
 interface Setup {
   fixture: ExportFixture;
@@ -49,20 +46,10 @@ async function setup(options: {
     ...(options.faults !== undefined ? { faults: options.faults } : {}),
     env: options.env ?? {},
   });
-  const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
-  const runtime = createFunctionRuntime(fixture.services, {
-    runsContainer: `runs-w-${id}`,
-    locksContainer: `locks-w-${id}`,
-    jobQueue: `jobs-w-${id}`,
+  const { runtime, host } = await startFunctionHost(fixture, "w", {
     lockRenewIntervalMs: 500,
     lockLeaseSeconds: 15,
   });
-  await ensureRuntimeStorage(runtime);
-  const host: FunctionHost = {
-    settings: fixture.settings,
-    runtime: () => Promise.resolve(runtime),
-    jobQueueName: `jobs-w-${id}`,
-  };
   const logs: string[] = [];
   current = {
     fixture,
@@ -75,12 +62,7 @@ async function setup(options: {
 }
 
 function context(s: Setup, dequeueCount = 1): InvocationContext {
-  return new Context({
-    invocationId: `inv-${randomBytes(4).toString("hex")}`,
-    functionName: "exportWorker",
-    triggerMetadata: { dequeueCount },
-    logHandler: (_level, ...args) => s.logs.push(args.map(String).join(" ")),
-  });
+  return invocationContext("exportWorker", s.logs, { dequeueCount });
 }
 
 /** Every job on the queue (peeked, so they stay). */
