@@ -9,9 +9,9 @@
  * - BlockWriter's committed bytes, size and SHA-256 against the bytes appended.
  */
 import { createHash } from "node:crypto";
-import type { BlockBlobClient } from "@azure/storage-blob";
 import fc from "fast-check";
 import { BlockWriter } from "../src/export/blobSink.js";
+import { fakeBlockBlob } from "../test/support/fakeBlockBlob.js";
 import { createCsvPageFormatter, createCsvStringifier, type CsvOptions } from "../src/export/csvFormat.js";
 import { JsonArrayPages, JsonArrayStream } from "../src/export/jsonFormat.js";
 import { JsonBodyReader, LazyJsonArray, settleBody } from "../src/partnerCenter/envelope.js";
@@ -260,30 +260,7 @@ async function blockWriter(): Promise<EquivalenceCheck> {
         }),
         fc.integer({ min: 1, max: 40 }),
         async (parts, blockSize) => {
-          const staged = new Map<string, Buffer>();
-          let committed: Buffer | undefined;
-          const blob = {
-            stageBlock: (
-              id: string,
-              body: Buffer,
-              length: number,
-              options: { transactionalContentMD5?: Uint8Array },
-            ) => {
-              const copy = Buffer.from(body.subarray(0, length));
-              const md5 = createHash("md5").update(copy).digest();
-              if (
-                !options.transactionalContentMD5 ||
-                !md5.equals(Buffer.from(options.transactionalContentMD5))
-              )
-                return Promise.reject(new Error("MD5 mismatch"));
-              staged.set(id, copy);
-              return Promise.resolve({});
-            },
-            commitBlockList: (ids: string[]) => {
-              committed = Buffer.concat(ids.map((id) => staged.get(id) ?? Buffer.alloc(0)));
-              return Promise.resolve({});
-            },
-          } as unknown as BlockBlobClient;
+          const { blob, committed: committedBytes } = fakeBlockBlob();
           const writer = new BlockWriter(blob, "text/plain", { blockSize, concurrency: 2 });
           const expected: Buffer[] = [];
           for (const part of parts) {
@@ -294,7 +271,7 @@ async function blockWriter(): Promise<EquivalenceCheck> {
           const written = await writer.finish();
           const all = Buffer.concat(expected);
           const same =
-            committed?.equals(all) === true &&
+            committedBytes()?.equals(all) === true &&
             written.bytes === all.length &&
             written.sha256 === createHash("sha256").update(all).digest("hex");
           if (!same) failure = JSON.stringify({ parts: parts.length, blockSize });

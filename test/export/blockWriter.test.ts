@@ -1,44 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { BlockBlobClient } from "@azure/storage-blob";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BlockWriter } from "../../src/export/blobSink.js";
-
-/** A block blob that keeps staged blocks and checks each one's MD5, as Blob Storage does. */
-function fakeBlob(): {
-  blob: BlockBlobClient;
-  staged: Buffer[];
-  /** Per staged block: whether it came from shared memory (hashed on the hashing thread). */
-  shared: boolean[];
-  committed: () => Buffer | undefined;
-} {
-  const byId = new Map<string, Buffer>();
-  const staged: Buffer[] = [];
-  const shared: boolean[] = [];
-  let committed: Buffer | undefined;
-  const blob = {
-    stageBlock: (
-      id: string,
-      body: Buffer,
-      length: number,
-      options: { transactionalContentMD5?: Uint8Array },
-    ) => {
-      const copy = Buffer.from(body.subarray(0, length));
-      const md5 = createHash("md5").update(copy).digest();
-      if (!options.transactionalContentMD5 || !md5.equals(Buffer.from(options.transactionalContentMD5)))
-        return Promise.reject(new Error("Md5Mismatch"));
-      byId.set(id, copy);
-      staged.push(copy);
-      shared.push(body.buffer instanceof SharedArrayBuffer);
-      return Promise.resolve({});
-    },
-    commitBlockList: (ids: string[]) => {
-      committed = Buffer.concat(ids.map((id) => byId.get(id) ?? Buffer.alloc(0)));
-      return Promise.resolve({});
-    },
-  } as unknown as BlockBlobClient;
-  return { blob, staged, shared, committed: () => committed };
-}
+import { fakeBlockBlob } from "../support/fakeBlockBlob.js";
 
 describe("BlockWriter", () => {
   it("commits exactly the text and bytes appended, in full blocks but the last, each with its MD5", async () => {
@@ -52,7 +16,7 @@ describe("BlockWriter", () => {
         ),
         fc.integer({ min: 1, max: 200_000 }),
         async (parts, blockSize) => {
-          const { blob, staged, committed } = fakeBlob();
+          const { blob, staged, committed } = fakeBlockBlob();
           const writer = new BlockWriter(blob, "text/plain", { blockSize, concurrency: 2 });
           for (const part of parts) {
             if (typeof part === "string") writer.append(part);
@@ -75,8 +39,8 @@ describe("BlockWriter", () => {
   });
 
   it("keeps files written at the same time apart: each gets its own bytes and SHA-256", async () => {
-    const a = fakeBlob();
-    const b = fakeBlob();
+    const a = fakeBlockBlob();
+    const b = fakeBlockBlob();
     const left = new BlockWriter(a.blob, "text/csv", { blockSize: 1_000 });
     const right = new BlockWriter(b.blob, "application/json", { blockSize: 700 });
     const leftParts: string[] = [];
@@ -90,7 +54,7 @@ describe("BlockWriter", () => {
       rightParts.push(r);
     }
     // One writer given up half-way does not disturb the others.
-    const dropped = new BlockWriter(fakeBlob().blob, "text/plain", { blockSize: 500 });
+    const dropped = new BlockWriter(fakeBlockBlob().blob, "text/plain", { blockSize: 500 });
     dropped.append("y".repeat(2_000));
     dropped.abort(new Error("export aborted"));
     await expect(dropped.result).rejects.toThrow("export aborted");
@@ -106,11 +70,11 @@ describe("BlockWriter", () => {
 
   it("hashes large files on the hashing thread: right MD5 per block and SHA-256 per file, several files at once", async () => {
     const MiB = 1024 * 1024;
-    const files = [fakeBlob(), fakeBlob(), fakeBlob()];
+    const files = [fakeBlockBlob(), fakeBlockBlob(), fakeBlockBlob()];
     const writers = files.map((f) => new BlockWriter(f.blob, "text/plain", { blockSize: MiB }));
     const parts: Buffer[][] = files.map(() => []);
     // One file given up half-way, with blocks already on the thread, does not disturb the others.
-    const dropped = new BlockWriter(fakeBlob().blob, "text/plain", { blockSize: MiB });
+    const dropped = new BlockWriter(fakeBlockBlob().blob, "text/plain", { blockSize: MiB });
     for (let k = 0; k < 40; k++) {
       for (const [i, writer] of writers.entries()) {
         const part = randomBytes(90_000 + i * 7_001);
@@ -137,7 +101,7 @@ describe("BlockWriter", () => {
   });
 
   it("keeps a small file off the hashing thread", async () => {
-    const { blob, shared, committed } = fakeBlob();
+    const { blob, shared, committed } = fakeBlockBlob();
     const writer = new BlockWriter(blob, "text/csv");
     writer.append("id,status\r\n1,Active\r\n");
     const written = await writer.finish();
@@ -147,7 +111,7 @@ describe("BlockWriter", () => {
   });
 
   it("commits an empty blob when nothing was appended", async () => {
-    const { blob, staged, committed } = fakeBlob();
+    const { blob, staged, committed } = fakeBlockBlob();
     const written = await new BlockWriter(blob, "text/csv").finish();
     expect(staged).toEqual([]);
     expect(committed()).toEqual(Buffer.alloc(0));
