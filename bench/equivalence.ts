@@ -10,10 +10,10 @@
  */
 import { createHash } from "node:crypto";
 import fc from "fast-check";
-import { BlockWriter } from "../src/export/blobSink.js";
+import { BlockWriter } from "../src/export/blobs/blockWriter.js";
 import { fakeBlockBlob } from "../test/support/fakeBlockBlob.js";
-import { createCsvPageFormatter, createCsvStringifier, type CsvOptions } from "../src/export/csvFormat.js";
-import { JsonArrayPages, JsonArrayStream } from "../src/export/jsonFormat.js";
+import { createCsvPageFormatter, createCsvStringifier, type CsvOptions } from "../src/export/formats/csv.js";
+import { JsonArrayPages, JsonArrayStream } from "../src/export/formats/json.js";
 import { JsonBodyReader, LazyJsonArray, settleBody } from "../src/partnerCenter/envelope.js";
 
 export interface EquivalenceCheck {

@@ -23,8 +23,8 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { stringify as stringifyCsv } from "csv-stringify/sync";
 import { loadSettings } from "../src/config/settings.js";
 import { trustLocalCa } from "../src/config/localTrust.js";
-import { guardFormula } from "../src/export/csvFormat.js";
-import { BlockWriter } from "../src/export/blobSink.js";
+import { guardFormula } from "../src/export/formats/csv.js";
+import { BlockWriter } from "../src/export/blobs/blockWriter.js";
 import { runExport } from "../src/export/exporter.js";
 import { newRunId } from "../src/export/runId.js";
 import { normalizeReferral } from "../src/export/normalize.js";
@@ -33,7 +33,7 @@ import { PartnerCenterClient, type PagingStats } from "../src/partnerCenter/clie
 import { REFERRAL_FIELDS, type ReferralRow } from "../src/partnerCenter/fields.js";
 import { validateQuery } from "../src/partnerCenter/query.js";
 import { REFERRALS_PATH } from "../src/simulator/partnerCenterRoute.js";
-import { createServices } from "../src/wiring/services.js";
+import { createApp } from "../src/app/app.js";
 import { BENCH_TOKEN, benchCredential, type WorkerResult, type WorkerTask } from "./shared.js";
 
 /** What a task reports besides time and memory. */
@@ -68,7 +68,7 @@ async function exportTask(task: WorkerTask): Promise<Measured> {
     EXPORT_PROFILES: JSON.stringify([{ name: "bench", formats: ["csv", "json"] }]),
   });
   if (settings.localCaCertFile) trustLocalCa(settings.localCaCertFile);
-  const services = createServices(settings, {
+  const services = createApp(settings, {
     partnerCenterCredential: benchCredential,
     logger: createLogger("error"),
   });
@@ -78,6 +78,7 @@ async function exportTask(task: WorkerTask): Promise<Measured> {
       {
         runId: newRunId(),
         profile: "bench",
+        source: "profile",
         trigger: "cli",
         query: validateQuery({}),
         formats: ["csv", "json"],

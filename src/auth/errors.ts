@@ -88,3 +88,7 @@ export function describeForbidden(): string {
 export function isConsentRequired(error: unknown): error is ConsentRequiredError {
   return error instanceof AuthError && error.reason === "consent_required";
 }
+
+export function isAuthError(error: unknown): error is AuthError {
+  return error instanceof AuthError;
+}

@@ -1,9 +1,8 @@
 import { loadSettings, type Settings } from "../config/settings.js";
-import { authOptionsFromSettings } from "../wiring/authOptions.js";
-import type { Services } from "../wiring/services.js";
+import { authOptionsFromSettings } from "../app/authOptions.js";
+import { createApp, type App } from "../app/app.js";
 import { authLogin, authStatus } from "./authCommands.js";
 import { UsageError, type CliIo, parseCliArgs } from "./io.js";
-import { openServices } from "./openServices.js";
 
 export const AUTH_HELP = `Usage: referrals-export auth login [--device-code | --auth-code [--port P]]
        referrals-export auth status
@@ -19,7 +18,7 @@ export async function authCommand(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   io: CliIo,
-  open: (settings: Settings) => Services = openServices,
+  open: (settings: Settings) => App = (settings) => createApp(settings),
 ): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== "login" && sub !== "status")
@@ -34,9 +33,9 @@ export async function authCommand(
     allowPositionals: false,
   });
   const settings = loadSettings(env);
-  const services = open(settings);
-  await services.locksContainer.createIfNotExists();
-  const options = authOptionsFromSettings(settings, services.locksContainer, services.logger);
+  const app = open(settings);
+  await app.locksContainer.createIfNotExists();
+  const options = authOptionsFromSettings(settings, app.locksContainer, app.logger);
   if (sub === "status") return authStatus(options, io);
   const v = values as { "device-code"?: boolean; "auth-code"?: boolean; port?: string };
   if (v["device-code"] && v["auth-code"]) throw new UsageError("choose one of --device-code and --auth-code");

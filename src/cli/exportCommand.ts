@@ -1,36 +1,43 @@
-import { randomUUID } from "node:crypto";
-import { FORMATS, PROFILE_NAME, type ExportFormat } from "../config/profiles.js";
-import type { ExportProfile } from "../config/settings.js";
-import { ExportError } from "../export/errors.js";
-import { runExport, type ExportProgress, type ExportResult } from "../export/exporter.js";
-import { newRunId } from "../export/runId.js";
-import { LOCK_LEASE_SECONDS, ProfileLocks } from "../export/profileLock.js";
-import { QueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
-import type { Services } from "../wiring/services.js";
+import type { App } from "../app/app.js";
+import type { ExportProgress } from "../export/exporter.js";
+import type { Manifest } from "../export/manifest.js";
+import { exportRequestSchema, resolveExportRequest, type FieldProblem } from "../runs/exportRequest.js";
+import type { ExportProfile } from "../runs/profiles.js";
+import type { ExportRequestInput, ResolvedExportRequest } from "../runs/exportRequest.js";
+import { LOCK_LEASE_SECONDS } from "../runs/profileLock.js";
 import { EXIT, UsageError, type CliIo, parseCliArgs } from "./io.js";
 
-export const EXPORT_HELP = `Usage: referrals-export export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level day|week|month]) [--format csv,json,parquet] [--name NAME] [--json]
+export const EXPORT_HELP = `Usage: referrals-export export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level day|week|month] [--format csv,json,parquet] [--name NAME]) [--json]
 
-Runs one export now and publishes it to {profile}/snapshot_date=…/run_id=…/ and {profile}/latest/.
+Runs one export now and publishes it to {name}/snapshot_date=…/run_id=…/ and {name}/latest/.
   --profile NAME            an export profile from EXPORT_PROFILES
   --filter F                Partner Center filter, e.g. "status eq 'Won' and createdDate ge '2026-01-01'"
   --groupby A,B             group by these fields (counts per group)
   --aggregation-level L     day, week or month; needs a date field in --groupby
-  --format csv,json,parquet files to write (default: the profile's, or csv,json)
+  --format csv,json,parquet files to write (default csv,json); a profile's formats are its own
   --name NAME               folder name for an ad-hoc export (default: adhoc)
   --json                    print the manifest as JSON instead of a summary`;
 
+/** The request field each flag fills, so a problem with a field is shown as its flag. */
+const FLAGS: Record<string, string> = {
+  profile: "--profile",
+  name: "--name",
+  filter: "--filter",
+  groupby: "--groupby",
+  aggregationLevel: "--aggregation-level",
+  formats: "--format",
+};
+
 export interface ExportPlan {
-  readonly profile: string;
-  readonly query: ValidatedQuery;
-  readonly formats: readonly ExportFormat[];
+  readonly request: ResolvedExportRequest;
+  readonly json: boolean;
 }
 
-/** Turns arguments into a validated plan, or throws UsageError naming what is wrong. */
-export function planExport(
-  args: readonly string[],
-  profiles: readonly ExportProfile[],
-): ExportPlan & { json: boolean } {
+/**
+ * Turns arguments into a resolved request with the same schema and rules as `POST /api/exports`,
+ * or throws UsageError naming every problem (each as its flag, with the API's message).
+ */
+export function planExport(args: readonly string[], profiles: readonly ExportProfile[]): ExportPlan {
   const { values } = parseCliArgs({
     args: [...args],
     options: {
@@ -45,136 +52,97 @@ export function planExport(
     strict: true,
     allowPositionals: false,
   });
-  const adHoc =
-    values.filter !== undefined || values.groupby !== undefined || values["aggregation-level"] !== undefined;
-  let formats: ExportFormat[] | undefined;
-  if (values.format !== undefined) {
-    const parsed = FORMATS.safeParse(values.format.split(",").map((f) => f.trim()));
-    if (!parsed.success)
-      throw new UsageError(
-        `--format ${parsed.error.issues[0]?.message ?? "is invalid"} (got '${values.format}')`,
-      );
-    formats = parsed.data;
-  }
-  if (values.profile !== undefined) {
-    if (adHoc || values.name !== undefined)
-      throw new UsageError(
-        "--profile cannot be combined with --filter, --groupby, --aggregation-level or --name",
-      );
-    const profile = profiles.find((p) => p.name === values.profile);
-    if (!profile)
-      throw new UsageError(
-        `unknown profile '${values.profile.slice(0, 80)}' (EXPORT_PROFILES has: ${profiles.map((p) => p.name).join(", ") || "none"})`,
-      );
-    return {
-      profile: profile.name,
-      query: profile.query,
-      formats: formats ?? profile.formats,
-      json: values.json,
-    };
-  }
-  const name = PROFILE_NAME.safeParse(values.name ?? "adhoc");
-  if (!name.success) throw new UsageError(`--name ${name.error.issues[0]?.message ?? "is invalid"}`);
-  // A configured profile's latest/ holds that profile's query; an ad-hoc query must not replace it.
-  if (profiles.some((p) => p.name === name.data))
-    throw new UsageError(
-      `--name '${name.data}' is a profile in EXPORT_PROFILES; run it with --profile ${name.data}, or give the ad-hoc export another name`,
+  // Only the flags given, so "absent" means the same as a field left out of the HTTP body.
+  const input = Object.fromEntries(
+    Object.entries({
+      profile: values.profile,
+      name: values.name,
+      filter: values.filter,
+      groupby: values.groupby,
+      aggregationLevel: values["aggregation-level"],
+      formats: values.format?.split(",").map((f) => f.trim()),
+    }).filter(([, value]) => value !== undefined),
+  );
+  const parsed = exportRequestSchema.safeParse(input);
+  if (!parsed.success)
+    throw usageErrors(
+      parsed.error.issues.map((i) => ({ field: String(i.path[0] ?? "request"), message: i.message })),
     );
-  try {
-    const query = validateQuery({
-      ...(values.filter !== undefined ? { filter: values.filter } : {}),
-      ...(values.groupby !== undefined ? { groupby: values.groupby } : {}),
-      ...(values["aggregation-level"] !== undefined ? { aggregationLevel: values["aggregation-level"] } : {}),
-    });
-    return { profile: name.data, query, formats: formats ?? ["csv", "json"], json: values.json };
-  } catch (error) {
-    if (error instanceof QueryValidationError) {
-      const flag = error.field === "aggregationLevel" ? "--aggregation-level" : `--${error.field}`;
-      throw new UsageError(`${flag}: ${error.message.replace(/^\w+: /, "")}`);
-    }
-    throw error;
-  }
+  const resolution = resolveExportRequest(parsed.data satisfies ExportRequestInput, profiles);
+  if (!resolution.ok) throw usageErrors(resolution.errors);
+  return { request: resolution.value, json: values.json };
 }
 
-/** The `export` command: exit 0 published, 1 failed, 3 consent needed. */
+/** One usage error naming every problem, each as `--flag: message`. */
+export function usageErrors(problems: readonly FieldProblem[]): UsageError {
+  return new UsageError(problems.map((p) => `${FLAGS[p.field] ?? p.field}: ${p.message}`).join("\n"));
+}
+
+/** The `export` command: exit 0 published, 1 failed, 2 refused, 3 consent needed. */
 export async function exportCommand(
-  plan: ExportPlan & { json: boolean },
-  services: Services,
+  plan: ExportPlan,
+  app: App,
   io: CliIo,
+  abortSignal?: AbortSignal,
 ): Promise<number> {
-  await services.ensureStorage();
-  const runId = newRunId();
-  // Same per-profile exclusion as the queue worker: one export of a profile at a time.
-  const locks = new ProfileLocks(services.locksContainer, { logger: services.logger });
-  const lock = await locks.tryAcquire(plan.profile, `cli:${runId}`);
-  if (!lock) {
-    // Name the holder, and say that a run which died (killed, host recycled) frees the profile by itself.
-    const holder = await locks.holder(plan.profile);
-    io.err(
-      `Another export of profile '${plan.profile}' is running${holder ? ` (${holder})` : ""}; try again when it has finished. ` +
-        `If that run was stopped or crashed, its lock expires within ${LOCK_LEASE_SECONDS} s.`,
-    );
-    return EXIT.failed;
-  }
-  try {
-    return await exportLocked(plan, services, io, runId, lock.signal);
-  } finally {
-    await lock.release();
-  }
-}
-
-async function exportLocked(
-  plan: ExportPlan & { json: boolean },
-  services: Services,
-  io: CliIo,
-  runId: string,
-  abortSignal: AbortSignal,
-): Promise<number> {
+  await app.ensureStorage();
   const started = Date.now();
   let lastProgress = 0;
   const onProgress = (p: ExportProgress): void => {
     if (!io.interactive || Date.now() - lastProgress < 500) return;
     lastProgress = Date.now();
     const rate = p.elapsedMs > 0 ? Math.round((p.rows * 1000) / p.elapsedMs) : 0;
-    process.stderr.write(
-      `\r${p.pages} pages, ${p.rows.toLocaleString("en-US")} rows, ${rate.toLocaleString("en-US")} rows/s   `,
+    io.progress?.(
+      `${p.pages} pages, ${p.rows.toLocaleString("en-US")} rows, ${rate.toLocaleString("en-US")} rows/s`,
     );
   };
-  let result: ExportResult;
-  try {
-    result = await runExport(
-      {
-        runId,
-        profile: plan.profile,
-        trigger: "cli",
-        query: plan.query,
-        formats: plan.formats,
-        correlationId: randomUUID(),
-      },
-      services.exportEnvironment({ onProgress, abortSignal }),
-    );
-  } catch (error) {
-    if (io.interactive) process.stderr.write("\n");
-    if (error instanceof ExportError) {
-      io.err(`Export ${runId} failed (${error.reason}): ${error.message}`);
+  const outcome = await app.runs.runNow(plan.request, {
+    trigger: "cli",
+    onProgress,
+    ...(abortSignal ? { abortSignal } : {}),
+  });
+  io.progress?.(undefined);
+  const profile = plan.request.profile;
+  switch (outcome.kind) {
+    case "invalid":
+      throw usageErrors(outcome.errors);
+    case "conflict":
+      io.err(
+        `Another export of profile '${profile}' is ${outcome.active.status} (run ${outcome.active.runId}, ${outcome.active.trigger}); try again when it has finished.`,
+      );
+      return EXIT.failed;
+    case "busy":
+      // Name the holder, and say that a run which died (killed, host recycled) frees the profile by itself.
+      io.err(
+        `Another export of profile '${profile}' is running${outcome.holder ? ` (${outcome.holder})` : ""}; try again when it has finished. ` +
+          `If that run was stopped or crashed, its lock expires within ${LOCK_LEASE_SECONDS} s.`,
+      );
+      return EXIT.failed;
+    case "failed": {
+      const error = outcome.run.error;
+      io.err(
+        `Export ${outcome.run.runId} failed (${error?.reason ?? "internal"}): ${error?.message ?? "no reason recorded"}`,
+      );
       io.err("Nothing was published; latest/ still holds the previous snapshot.");
-      return error.reason === "consent_required" ? EXIT.consent : EXIT.failed;
+      return error?.reason === "consent_required" ? EXIT.consent : EXIT.failed;
     }
-    throw error;
+    case "succeeded":
+      printSucceeded(outcome.manifest, outcome.run.manifestPath ?? "", plan.json, started, io);
+      return EXIT.ok;
   }
-  if (io.interactive) process.stderr.write("\n");
-  const m = result.manifest;
-  if (plan.json) {
+}
+
+function printSucceeded(m: Manifest, manifestPath: string, json: boolean, started: number, io: CliIo): void {
+  if (json) {
     io.out(JSON.stringify(m, null, 2));
-    return EXIT.ok;
+    return;
   }
   io.out(
     `Export ${m.runId} succeeded: ${m.rowCount.toLocaleString("en-US")} rows in ${m.pages} page(s), ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   for (const f of m.files)
     io.out(`  ${f.path}  ${f.bytes.toLocaleString("en-US")} bytes  sha256 ${f.sha256.slice(0, 16)}…`);
-  io.out(`  ${result.manifestPath}`);
+  io.out(`  ${manifestPath}`);
   io.out(`  latest: ${m.profile}/latest/`);
   for (const w of m.integrity.warnings) io.err(`warning: ${w}`);
-  return EXIT.ok;
 }

@@ -3,13 +3,27 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
+  /** Rewrites the progress line on stderr; undefined ends it. */
+  progress?(line: string | undefined): void;
   /** True when stderr is a terminal (progress lines only make sense there). */
   readonly interactive: boolean;
 }
 
+let progressShown = false;
+
 export const processIo: CliIo = {
   out: (line) => process.stdout.write(line + "\n"),
   err: (line) => process.stderr.write(line + "\n"),
+  progress: (line) => {
+    if (!process.stderr.isTTY) return;
+    if (line === undefined) {
+      if (progressShown) process.stderr.write("\n");
+      progressShown = false;
+      return;
+    }
+    progressShown = true;
+    process.stderr.write(`\r${line}   `);
+  },
   interactive: process.stderr.isTTY,
 };
 

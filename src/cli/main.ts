@@ -2,13 +2,12 @@
 import { pathToFileURL } from "node:url";
 import { realpathSync } from "node:fs";
 import { loadSettings, SettingsError, type Settings } from "../config/settings.js";
-import type { Services } from "../wiring/services.js";
+import { createApp, type App } from "../app/app.js";
 import { exportCommand, planExport, EXPORT_HELP } from "./exportCommand.js";
 import { EXIT, UsageError, printable, processIo, type CliIo } from "./io.js";
 import { simulateCommand, SIMULATE_HELP } from "./simulateCommand.js";
 import { runsCommand, RUNS_HELP } from "./runsCommand.js";
 import { authCommand, AUTH_HELP } from "./authCommand.js";
-import { openServices } from "./openServices.js";
 
 export const HELP = `referrals-export — exports Partner Center referrals analytics to Azure Blob Storage
 
@@ -33,8 +32,8 @@ ${AUTH_HELP}
 ${SIMULATE_HELP}`;
 
 export interface CliDeps {
-  /** Builds the services from settings (tests inject their own credential). */
-  readonly openServices?: (settings: Settings) => Services;
+  /** Builds the app from settings (tests inject their own credential). */
+  readonly openApp?: (settings: Settings) => App;
 }
 
 /** Runs the CLI and returns its exit code; `env` and `io` are injectable for tests. */
@@ -44,7 +43,7 @@ export async function runCli(
   io: CliIo = processIo,
   deps: CliDeps = {},
 ): Promise<number> {
-  const open = deps.openServices ?? openServices;
+  const open = deps.openApp ?? ((settings: Settings) => createApp(settings));
   const [command, ...rest] = argv;
   try {
     switch (command) {

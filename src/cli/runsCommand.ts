@@ -1,20 +1,23 @@
+import { createApp, type App } from "../app/app.js";
 import { loadSettings, type Settings } from "../config/settings.js";
-import type { Services } from "../wiring/services.js";
-import { PROFILE_NAME } from "../config/profiles.js";
-import type { Manifest } from "../export/manifest.js";
+import { PROFILE_NAME } from "../export/layout.js";
+import { MAX_LIST_LIMIT, type RunRecord } from "../runs/runStore.js";
 import { EXIT, UsageError, type CliIo, parseCliArgs } from "./io.js";
-import { openServices } from "./openServices.js";
 
 export const RUNS_HELP = `Usage: referrals-export runs list [--profile NAME] [--limit N] [--json]
 
-Lists published snapshots, newest first, read from their manifests in the export container.`;
+Lists recent runs from every door (HTTP, timer, CLI), newest first: the same records as
+GET /api/exports, with status, trigger, rows and the reason of a failure.
+  --profile NAME   only this profile's (or ad-hoc name's) runs
+  --limit N        at most N runs (1-${MAX_LIST_LIMIT}, default 20)
+  --json           print the runs as one JSON document`;
 
-/** `runs list`: reads `_manifest.json` files, so it shows exactly what readers can see. */
+/** `runs list`: the run records every door writes, so it shows what `GET /api/exports` shows. */
 export async function runsCommand(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   io: CliIo,
-  open: (settings: Settings) => Services = openServices,
+  open: (settings: Settings) => App = (settings) => createApp(settings),
 ): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== "list")
@@ -30,44 +33,28 @@ export async function runsCommand(
     allowPositionals: false,
   });
   const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-    throw new UsageError("--limit must be a whole number from 1 to 1000");
+  if (!/^\d{1,3}$/.test(values.limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+    throw new UsageError(`--limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+  if (values.profile !== undefined && !PROFILE_NAME.safeParse(values.profile).success)
+    throw new UsageError(`--profile '${values.profile.slice(0, 80)}' is not a valid profile name`);
   const settings = loadSettings(env);
-  const profiles = values.profile !== undefined ? [values.profile] : settings.profiles.map((p) => p.name);
-  for (const p of profiles) {
-    if (!PROFILE_NAME.safeParse(p).success)
-      throw new UsageError(`--profile '${p.slice(0, 80)}' is not a valid profile name`);
-  }
-  const { exportContainer } = open(settings);
-  const manifests: Manifest[] = [];
-  if (await exportContainer.exists()) {
-    for (const profile of profiles) {
-      const names: string[] = [];
-      let scanned = 0;
-      for await (const blob of exportContainer.listBlobsFlat({ prefix: `${profile}/snapshot_date=` })) {
-        if (blob.name.endsWith("/_manifest.json")) names.push(blob.name);
-        if (++scanned > 100_000) break;
-      }
-      // run ids sort by time, and so do their paths
-      for (const name of names.sort().reverse().slice(0, limit)) {
-        const body = await exportContainer.getBlobClient(name).downloadToBuffer();
-        manifests.push(JSON.parse(body.toString("utf8")) as Manifest);
-      }
-    }
-  }
-  manifests.sort((a, b) => (a.runId < b.runId ? 1 : -1));
-  const shown = manifests.slice(0, limit);
+  const app = open(settings);
+  const runs: RunRecord[] = (await app.runsContainer.exists())
+    ? await app.runs.list({ ...(values.profile !== undefined ? { profile: values.profile } : {}), limit })
+    : [];
   if (values.json) {
     io.out(
       JSON.stringify(
-        shown.map(({ runId, profile, trigger, rowCount, startedAt, completedAt, files }) => ({
-          runId,
-          profile,
-          trigger,
-          rowCount,
-          startedAt,
-          completedAt,
-          files,
+        runs.map((r) => ({
+          runId: r.runId,
+          profile: r.profile,
+          trigger: r.trigger,
+          status: r.status,
+          rowCount: r.rowCount ?? null,
+          queuedAt: r.queuedAt,
+          completedAt: r.completedAt ?? null,
+          files: r.files ?? [],
+          error: r.error ?? null,
         })),
         null,
         2,
@@ -75,24 +62,32 @@ export async function runsCommand(
     );
     return EXIT.ok;
   }
-  if (shown.length === 0) {
-    io.out("No published runs yet.");
+  if (runs.length === 0) {
+    io.out("No runs yet.");
     return EXIT.ok;
   }
   io.out(
-    ["run id".padEnd(24), "profile".padEnd(20), "trigger".padEnd(7), "rows".padStart(10), "completed"].join(
-      "  ",
-    ),
+    [
+      "run id".padEnd(24),
+      "profile".padEnd(20),
+      "trigger".padEnd(7),
+      "status".padEnd(9),
+      "rows".padStart(10),
+      "completed",
+    ].join("  "),
   );
-  for (const m of shown)
+  for (const r of runs) {
     io.out(
       [
-        m.runId.padEnd(24),
-        m.profile.padEnd(20),
-        m.trigger.padEnd(7),
-        String(m.rowCount).padStart(10),
-        m.completedAt,
+        r.runId.padEnd(24),
+        r.profile.padEnd(20),
+        r.trigger.padEnd(7),
+        r.status.padEnd(9),
+        (r.rowCount === undefined ? "-" : String(r.rowCount)).padStart(10),
+        r.completedAt ?? "-",
       ].join("  "),
     );
+    if (r.error) io.out(`    ${r.error.reason}: ${r.error.message}`);
+  }
   return EXIT.ok;
 }

@@ -1,15 +1,8 @@
 import { z } from "zod";
-import { exportProfileSchema, type ExportFormat } from "./profiles.js";
-import { QueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
-
-export type Cloud = "global" | "usgov";
-
-export interface ExportProfile {
-  readonly name: string;
-  readonly query: ValidatedQuery;
-  readonly formats: readonly ExportFormat[];
-  readonly schedule: boolean;
-}
+import { partnerCenterBaseUrl, type Cloud } from "../partnerCenter/clouds.js";
+import { QueryValidationError, validateQuery } from "../partnerCenter/query.js";
+import type { ExportProfile } from "../runs/profiles.js";
+import { exportProfileSchema } from "./profiles.js";
 
 export type StorageTarget =
   | { readonly kind: "connectionString"; readonly connectionString: string }
@@ -57,7 +50,6 @@ export class SettingsError extends Error {
   }
 }
 
-export const DEFAULT_PARTNER_CENTER_BASE_URL = "https://api.partnercenter.microsoft.com";
 export const DEFAULT_SCHEDULE = "0 0 2 * * *";
 export const MAX_PAGE_SIZE = 10_000;
 /** Longest lifetime of a status API read link: one day. */
@@ -190,7 +182,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const e = parsed.data;
   const localMode = e.LOCAL_MODE;
 
-  const baseUrl = e.PARTNER_CENTER_BASE_URL ?? DEFAULT_PARTNER_CENTER_BASE_URL;
+  const baseUrl = e.PARTNER_CENTER_BASE_URL ?? partnerCenterBaseUrl(e.PARTNER_CENTER_CLOUD);
   for (const [name, value] of [
     ["PARTNER_CENTER_BASE_URL", baseUrl],
     ["PARTNER_CENTER_AUTHORITY_HOST", e.PARTNER_CENTER_AUTHORITY_HOST],

@@ -1,22 +1,20 @@
 import { setImmediate } from "node:timers/promises";
-import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
-import type { ExportFormat } from "../config/profiles.js";
+import type { ExportFormat } from "./layout.js";
 import type { PartnerCenterClient, PagingStats } from "../partnerCenter/client.js";
-import { PartnerCenterError } from "../partnerCenter/errors.js";
 import { REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
-import type { ValidatedQuery } from "../partnerCenter/query.js";
+import { toQuerySpec, type ValidatedQuery } from "../partnerCenter/query.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
-import { BlockWriter, type WrittenBlob } from "./blobSink.js";
-import { ChangeFeed } from "./changeFeed.js";
-import { createCsvPageFormatter } from "./csvFormat.js";
-import { ExportError, findReason } from "./errors.js";
+import { BlockWriter, type WrittenBlob } from "./blobs/blockWriter.js";
+import { ChangeFeed } from "./changeFeed/changeFeed.js";
+import { createCsvPageFormatter } from "./formats/csv.js";
+import { ExportError, toExportError } from "./errors.js";
 import { IdTracker } from "./idTracker.js";
-import { JsonArrayPages } from "./jsonFormat.js";
+import { JsonArrayPages } from "./formats/json.js";
 import { CONTENT_TYPES, dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
 import { manifestFiles, type Manifest, type ManifestFile, type Trigger } from "./manifest.js";
 import { findCountField, normalizeGroupRow, normalizeReferral } from "./normalize.js";
-import { ParquetPages } from "./parquetFormat.js";
+import { ParquetPages } from "./formats/parquet.js";
 import { publishLatest } from "./publish.js";
 import { snapshotDateOf } from "./runId.js";
 import { describeColumns, writeSchemaFile, type ColumnSchema } from "./schema.js";
@@ -24,6 +22,8 @@ import { describeColumns, writeSchemaFile, type ColumnSchema } from "./schema.js
 export interface ExportJob {
   readonly runId: string;
   readonly profile: string;
+  /** A configured profile's run, or an ad-hoc export (recorded in the manifest). */
+  readonly source: "profile" | "adhoc";
   readonly trigger: Trigger;
   readonly query: ValidatedQuery;
   readonly formats: readonly ExportFormat[];
@@ -123,7 +123,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   logger.info("Export started", {
     trigger: job.trigger,
     formats: job.formats,
-    query: describeQuery(job.query),
+    query: toQuerySpec(job.query),
   });
   try {
     // Raw profiles get a change feed against the snapshot latest/ names now.
@@ -133,7 +133,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         profile: job.profile,
         runId: job.runId,
         folder,
-        query: describeQuery(job.query),
+        query: toQuerySpec(job.query),
         csvFormulaGuard: env.csvFormulaGuard,
         csvBom: env.csvBom,
         signal,
@@ -230,9 +230,10 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       schemaVersion: 1,
       runId: job.runId,
       profile: job.profile,
+      source: job.source,
       trigger: job.trigger,
       snapshotDate: snapshotDateOf(job.runId),
-      query: describeQuery(job.query),
+      query: toQuerySpec(job.query),
       startedAt: startedAt.toISOString(),
       completedAt: now().toISOString(),
       rowCount,
@@ -274,7 +275,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     }
     await Promise.allSettled(sinks.map((s) => s.upload));
     await changeFeed?.cancel();
-    const failure = classify(error);
+    const failure = toExportError(error);
     logger.error("Export failed", { reason: failure.reason, error: failure.message });
     await removeRunFolder(env.container, folder, logger);
     throw failure;
@@ -305,39 +306,6 @@ function openSinks(
   });
 }
 
-/**
- * Adds the row's own keys that are not CSV columns. Keys in column order (the usual case) are
- * matched by identity, without a set lookup.
- */
-function describeQuery(query: ValidatedQuery): Manifest["query"] {
-  return {
-    filter: query.filter ?? null,
-    groupby: query.groupby ?? null,
-    aggregationLevel: query.aggregationLevel ?? null,
-  };
-}
-
-function classify(error: unknown): ExportError {
-  if (error instanceof ExportError) return error;
-  const consent = findReason(error, "consent_required");
-  if (consent) return new ExportError("consent_required", consent.message, { cause: error });
-  const signIn = error instanceof Error ? findNamed(error, "AuthError") : undefined;
-  if (signIn)
-    return new ExportError("sign_in", `Sign-in failed before Partner Center was called: ${signIn.message}`, {
-      cause: error,
-    });
-  if (error instanceof PartnerCenterError) {
-    if (error.kind === "deadline") return new ExportError("deadline", error.message, { cause: error });
-    return new ExportError("upstream", error.message, { cause: error });
-  }
-  if (error instanceof RestError || (error instanceof Error && /storage|blob/i.test(error.constructor.name)))
-    return new ExportError("storage", `Blob Storage failed: ${error.message}`, { cause: error });
-  if (error instanceof Error && error.name === "AbortError")
-    return new ExportError("aborted", "The export was cancelled before it finished", { cause: error });
-  const message = error instanceof Error ? error.message : String(error);
-  return new ExportError("internal", message, { cause: error });
-}
-
 /** Best effort: a failed run should leave nothing behind, but a failed delete must not hide the real error. */
 async function removeRunFolder(container: ContainerClient, folder: string, logger: Logger): Promise<void> {
   try {
@@ -352,13 +320,4 @@ async function removeRunFolder(container: ContainerClient, folder: string, logge
       error: error instanceof Error ? error.message : String(error),
     });
   }
-}
-
-function findNamed(error: Error, name: string): Error | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
-    if (current.name === name) return current;
-    current = current.cause;
-  }
-  return undefined;
 }

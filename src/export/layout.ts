@@ -1,5 +1,21 @@
-import type { ExportFormat } from "../config/profiles.js";
+import { z } from "zod";
 import { snapshotDateOf } from "./runId.js";
+
+export const EXPORT_FORMATS = ["csv", "json", "parquet"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** Profile names become blob path segments, so they are kept to a safe alphabet. */
+export const PROFILE_NAME = z
+  .string()
+  .regex(/^[a-z0-9-]{1,63}$/, "must be 1-63 characters of a-z, 0-9 and '-' (it becomes a blob path segment)");
+
+/** Folder of exports whose query comes with the request rather than from a configured profile. */
+export const ADHOC_PROFILE = "adhoc";
+
+export const FORMATS = z
+  .array(z.enum(EXPORT_FORMATS, { error: () => `must be one of ${EXPORT_FORMATS.join(", ")}` }))
+  .min(1, "needs at least one format")
+  .refine((list) => new Set(list).size === list.length, "lists a format twice");
 
 export const MANIFEST_NAME = "_manifest.json";
 

@@ -1,7 +1,10 @@
-import type { ExportFormat } from "../config/profiles.js";
-import type { WrittenBlob } from "./blobSink.js";
+import type { QuerySpec } from "../partnerCenter/query.js";
+import type { ExportFormat } from "./layout.js";
+import type { WrittenBlob } from "./blobs/blockWriter.js";
 import { CONTENT_TYPES } from "./layout.js";
-import type { ColumnSchema } from "./schema.js";
+import type { ColumnSchema, ManifestSideFile } from "./schema.js";
+
+export type { ManifestSideFile };
 
 export type Trigger = "http" | "timer" | "cli";
 
@@ -30,14 +33,6 @@ export function manifestFiles(
   }));
 }
 
-/** A file published beside the data files that is not itself a snapshot format (the JSON Schema). */
-export interface ManifestSideFile {
-  readonly path: string;
-  readonly contentType: string;
-  readonly bytes: number;
-  readonly sha256: string;
-}
-
 /** The change feed of a raw profile: what changed since the snapshot `latest/` named when the run started. */
 export interface ManifestChanges {
   /** The snapshot compared with; null when there was none to compare with (the feed is then empty). */
@@ -58,13 +53,11 @@ export interface Manifest {
   readonly schemaVersion: 1;
   readonly runId: string;
   readonly profile: string;
+  /** Published by a configured profile or by an ad-hoc export (which may never replace a profile's latest/). */
+  readonly source: "profile" | "adhoc";
   readonly trigger: Trigger;
   readonly snapshotDate: string;
-  readonly query: {
-    readonly filter: string | null;
-    readonly groupby: readonly string[] | null;
-    readonly aggregationLevel: string | null;
-  };
+  readonly query: QuerySpec;
   readonly startedAt: string;
   readonly completedAt: string;
   readonly rowCount: number;

@@ -8,7 +8,7 @@ import {
   SCHEMA_FILE_NAME,
 } from "./layout.js";
 import type { Manifest } from "./manifest.js";
-import { EXPORT_FORMATS } from "../config/profiles.js";
+import { EXPORT_FORMATS } from "./layout.js";
 
 /** Every name `latest/` may hold besides the manifest. */
 const LATEST_NAMES = [

@@ -2,7 +2,14 @@ import { createHash } from "node:crypto";
 import type { ContainerClient } from "@azure/storage-blob";
 import { isDateField, REFERRAL_FIELDS } from "../partnerCenter/fields.js";
 import { SCHEMA_CONTENT_TYPE, SCHEMA_FILE_NAME } from "./layout.js";
-import type { ManifestSideFile } from "./manifest.js";
+
+/** A file published beside the data files that is not itself a snapshot format (the JSON Schema). */
+export interface ManifestSideFile {
+  readonly path: string;
+  readonly contentType: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
 
 /** Column types every format agrees on: CSV text, JSON values and Parquet physical types follow them. */
 export type ColumnType = "string" | "timestamp" | "int64";

@@ -1,11 +1,11 @@
 import { RestError } from "@azure/core-rest-pipeline";
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { z } from "zod";
-import { FORMATS, PROFILE_NAME } from "../config/profiles.js";
-import { runReadLinks, type RunReadLinks } from "../export/readLinks.js";
+import { PROFILE_NAME } from "../export/layout.js";
+import { runReadLinks, type RunReadLinks } from "../runs/readLinks.js";
 import { isRunId } from "../export/runId.js";
-import { resolveExportRequest } from "../export/runService.js";
-import { MAX_LIST_LIMIT, type RunRecord } from "../export/runStore.js";
+import { exportRequestSchema, resolveExportRequest } from "../runs/exportRequest.js";
+import { MAX_LIST_LIMIT, type RunRecord } from "../runs/runStore.js";
 import type { Logger } from "../logging/logger.js";
 import { PROBLEM_TYPES, invalidRequest, jsonResponse, problemResponse, type FieldError } from "./problem.js";
 import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
@@ -16,20 +16,11 @@ export const DEFAULT_LIST_LIMIT = 20;
 /** Seconds a client is asked to wait between status polls of an unfinished run. */
 const POLL_AFTER_SECONDS = "5";
 
-const BODY_FIELDS = ["profile", "filter", "groupby", "aggregationLevel", "formats", "force"] as const;
-
-const exportRequestSchema = z.strictObject({
-  profile: PROFILE_NAME.optional(),
-  filter: z.string({ error: "must be a string" }).optional(),
-  groupby: z
-    .union([z.string(), z.array(z.string({ error: "must be a field name" }))], {
-      error: "must be a field name or an array of field names",
-    })
-    .optional(),
-  aggregationLevel: z.string({ error: "must be a string (day, week or month)" }).optional(),
-  formats: FORMATS.optional(),
+/** The request every door accepts, plus `force` (queue behind a run in progress). */
+const bodySchema = exportRequestSchema.extend({
   force: z.boolean({ error: "must be true or false" }).optional(),
 });
+const BODY_FIELDS = Object.keys(bodySchema.shape);
 
 export const statusPath = (runId: string): string => `/api/exports/${runId}`;
 
@@ -101,19 +92,20 @@ async function submitExport(
   const body = await readJsonBody(request);
   if (!body.ok) return body.response;
 
-  const parsed = exportRequestSchema.safeParse(body.value);
+  const parsed = bodySchema.safeParse(body.value);
   if (!parsed.success) return invalidRequest(describeIssues(parsed.error.issues));
   const { force, ...input } = parsed.data;
 
   const resolution = resolveExportRequest(input, host.settings.profiles);
   if (!resolution.ok) return invalidRequest(resolution.errors);
 
-  const runtime = await host.runtime();
-  const outcome = await runtime.runs.submit(resolution.value, {
+  const app = await host.app();
+  const outcome = await app.runs.submit(resolution.value, {
     trigger: "http",
     ...(force !== undefined ? { force } : {}),
     logger: log,
   });
+  if (outcome.kind === "invalid") return invalidRequest(outcome.errors);
   if (outcome.kind === "conflict") {
     const active = outcome.active;
     return problemResponse({
@@ -144,8 +136,8 @@ async function getExport(host: FunctionHost, request: HttpRequest): Promise<Http
   if (errors.length > 0) return invalidRequest(errors);
   if (readLinks && host.settings.httpReadLinkMinutes === 0) return readLinksDisabled();
 
-  const runtime = await host.runtime();
-  const run = await runtime.runs.get(runId);
+  const app = await host.app();
+  const run = await app.runs.get(runId);
   if (!run)
     return problemResponse({
       type: PROBLEM_TYPES.runNotFound,
@@ -156,7 +148,7 @@ async function getExport(host: FunctionHost, request: HttpRequest): Promise<Http
     });
   const finished = run.status === "succeeded" || run.status === "failed";
   const retry: Record<string, string> = finished ? {} : { "retry-after": POLL_AFTER_SECONDS };
-  if (!readLinks) return jsonResponse(200, runView(run, runtime.services.exportContainer), retry);
+  if (!readLinks) return jsonResponse(200, runView(run, app.exportContainer), retry);
 
   if (run.status !== "succeeded")
     return problemResponse(
@@ -171,9 +163,9 @@ async function getExport(host: FunctionHost, request: HttpRequest): Promise<Http
       },
       retry,
     );
-  if (!runtime.readLinks) return readLinksDisabled();
-  const links = await runReadLinks(run, runtime.readLinks);
-  return jsonResponse(200, runView(run, runtime.services.exportContainer, links));
+  if (!app.readLinks) return readLinksDisabled();
+  const links = await runReadLinks(run, app.readLinks);
+  return jsonResponse(200, runView(run, app.exportContainer, links));
 }
 
 /** 403 naming the setting that turns read links on. */
@@ -208,12 +200,12 @@ async function listExports(host: FunctionHost, request: HttpRequest): Promise<Ht
     errors.push({ field: "limit", message: `must be a whole number from 1 to ${MAX_LIST_LIMIT}` });
   if (errors.length > 0) return invalidRequest(errors);
 
-  const runtime = await host.runtime();
-  const runs = await runtime.runs.list({ ...(profile !== undefined ? { profile } : {}), limit });
+  const app = await host.app();
+  const runs = await app.runs.list({ ...(profile !== undefined ? { profile } : {}), limit });
   return jsonResponse(200, {
     profile: profile ?? null,
     limit,
-    runs: runs.map((r) => runView(r, runtime.services.exportContainer)),
+    runs: runs.map((r) => runView(r, app.exportContainer)),
   });
 }
 

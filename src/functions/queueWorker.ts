@@ -1,5 +1,5 @@
 import type { InvocationContext } from "@azure/functions";
-import { JobMessageError, decodeJobMessage, type JobMessage } from "../export/jobQueue.js";
+import { JobMessageError, decodeJobMessage, type JobMessage } from "../runs/jobQueue.js";
 import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
 
 /** Connection setting of the queue trigger: the host's storage (identity-based in Azure). */
@@ -25,7 +25,7 @@ export function exportWorkerFunction(host: FunctionHost): FunctionDefinition {
 export async function runJob(host: FunctionHost, entry: unknown, context: InvocationContext): Promise<void> {
   const log = invocationLogger(context, host.settings.logLevel);
   const dequeueCount = readDequeueCount(context.triggerMetadata?.dequeueCount);
-  const runtime = await host.runtime();
+  const app = await host.app();
 
   let message: JobMessage;
   try {
@@ -37,13 +37,13 @@ export async function runJob(host: FunctionHost, entry: unknown, context: Invoca
       error: error.message,
       runId: error.runId,
     });
-    await runtime.jobs.sendToPoison(typeof entry === "string" ? entry : JSON.stringify(entry));
+    await app.jobs.sendToPoison(typeof entry === "string" ? entry : JSON.stringify(entry));
     if (error.runId)
-      await runtime.runs.markFailed(error.runId, { reason: "bad_request", message: error.message });
+      await app.runs.markFailed(error.runId, { reason: "bad_request", message: error.message });
     return;
   }
 
-  const outcome = await runtime.runs.execute(message, {
+  const outcome = await app.runs.execute(message, {
     dequeueCount,
     ...(host.abortSignal ? { abortSignal: host.abortSignal } : {}),
     logger: log,

@@ -35,8 +35,8 @@ export async function runNightly(
   // The tick this fire stands for; a second of slack covers a fire a moment early.
   const slot = schedule.previous(new Date(now.getTime() + 1000));
   log.info("Nightly exports firing", { slot: slot.toISOString(), isPastDue: timer.isPastDue });
-  const runtime = await host.runtime();
-  const outcomes = await runtime.runs.enqueueScheduled(slot, log);
+  const app = await host.app();
+  const outcomes = await app.runs.enqueueScheduled(slot, log);
   log.info("Nightly exports queued", {
     slot: slot.toISOString(),
     queued: outcomes

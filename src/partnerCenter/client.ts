@@ -25,7 +25,8 @@ import {
   type LazyReferralPage,
   type ReferralPage,
 } from "./envelope.js";
-import { PartnerCenterError, type PartnerCenterTrace } from "./errors.js";
+import { findCause, isAbortError } from "../common/errorChain.js";
+import { isPartnerCenterError, PartnerCenterError, type PartnerCenterTrace } from "./errors.js";
 import type { ReferralRow } from "./fields.js";
 import { toQueryParams, type ValidatedQuery } from "./query.js";
 import { partnerCenterRetryStrategy } from "./retry.js";
@@ -110,7 +111,7 @@ interface PendingPage {
 
 function unexpectedPage(index: number, error: EnvelopeError, trace: PartnerCenterTrace): PartnerCenterError {
   return new PartnerCenterError(
-    "bad-response",
+    "bad_response",
     `Partner Center sent an unexpected page ${index}: ${error.message}`,
     {
       trace,
@@ -135,7 +136,7 @@ function rowsOf(
     if (error instanceof EnvelopeError) throw unexpectedPage(index, error, trace);
     if (error instanceof SyntaxError)
       throw new PartnerCenterError(
-        "bad-response",
+        "bad_response",
         "Partner Center sent a response body that is not complete JSON, even after retries",
         { trace, cause: error },
       );
@@ -482,7 +483,7 @@ export class PartnerCenterClient {
         if (page.page.rowCount < this.pageSize) return;
       }
       throw new PartnerCenterError(
-        "bad-response",
+        "bad_response",
         "Partner Center kept returning full pages past 100,000 pages",
       );
     } finally {
@@ -504,11 +505,11 @@ export class PartnerCenterClient {
     try {
       url = new URL(link, this.origin);
     } catch {
-      throw new PartnerCenterError("next-link", `Partner Center returned an unusable @nextLink`);
+      throw new PartnerCenterError("next_link", `Partner Center returned an unusable @nextLink`);
     }
     if (url.origin !== this.origin) {
       throw new PartnerCenterError(
-        "next-link",
+        "next_link",
         `Partner Center returned a @nextLink to ${url.origin}, not ${this.origin}; refusing to send the token there`,
       );
     }
@@ -539,7 +540,10 @@ export class PartnerCenterClient {
       { phase: "Retry" },
     );
     pipeline.addPolicy(
-      bearerTokenAuthenticationPolicy({ credential: this.options.credential, scopes: PARTNER_CENTER_SCOPE }),
+      bearerTokenAuthenticationPolicy({
+        credential: signInFailuresMarked(this.options.credential),
+        scopes: PARTNER_CENTER_SCOPE,
+      }),
       { phase: "Sign" },
     );
     pipeline.addPolicy(jsonBodyPolicy(buffers), {
@@ -652,13 +656,13 @@ export class PartnerCenterClient {
         `Partner Center failed with ${status} until the retries ran out${detail}${ref}`,
         details,
       );
-    return new PartnerCenterError("bad-request", `Partner Center answered ${status}${detail}${ref}`, details);
+    return new PartnerCenterError("bad_request", `Partner Center answered ${status}${detail}${ref}`, details);
   }
 
   private translateError(error: unknown, trace: PartnerCenterTrace, deadline: number): Error {
     if (error instanceof PartnerCenterError) return error;
     // A sign-in failure (Key Vault, token endpoint, consent) happened before Partner Center was called.
-    const signIn = signInError(error);
+    const signIn = findCause(error, isPartnerCenterError);
     if (signIn) return signIn;
     if (Date.now() >= deadline - 5)
       return new PartnerCenterError(
@@ -669,12 +673,12 @@ export class PartnerCenterClient {
           cause: error,
         },
       );
-    if (error instanceof Error && error.name === "AbortError") return error;
+    if (isAbortError(error)) return error;
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof RestError && error.code === "REQUEST_TIMEOUT")
       return new PartnerCenterError("network", `${message}, even after retries`, { trace, cause: error });
     if (error instanceof RestError && error.code === "INVALID_RESPONSE_BODY")
-      return new PartnerCenterError("bad-response", `${message}, even after retries`, {
+      return new PartnerCenterError("bad_response", `${message}, even after retries`, {
         trace,
         cause: error,
       });
@@ -685,12 +689,21 @@ export class PartnerCenterClient {
   }
 }
 
-/** The sign-in module's errors (by name, so this client does not depend on it), found on the cause chain. */
-function signInError(error: unknown): Error | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
-    if (current.name === "AuthError" || current.name === "ConsentRequiredError") return current;
-    current = current.cause;
-  }
-  return undefined;
+/**
+ * The credential with its failures marked as sign-in failures (the credential's own error is the
+ * cause), so they are told apart from Partner Center's answers without knowing the auth module.
+ */
+function signInFailuresMarked(credential: TokenCredential): TokenCredential {
+  return {
+    async getToken(scopes, options) {
+      try {
+        return await credential.getToken(scopes, options);
+      } catch (error) {
+        if (isAbortError(error)) throw error;
+        throw new PartnerCenterError("sign_in", error instanceof Error ? error.message : String(error), {
+          cause: error,
+        });
+      }
+    },
+  };
 }

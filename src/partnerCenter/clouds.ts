@@ -1,23 +1,15 @@
-import type { Cloud } from "../config/settings.js";
+/** National clouds that offer Partner Center analytics (China/21Vianet does not). */
+export type Cloud = "global" | "usgov";
 
 export const PARTNER_CENTER_SCOPE = "https://api.partnercenter.microsoft.com/user_impersonation";
 export const REFERRALS_PATH = "/partner/v1/analytics/referrals";
 
-const CLOUDS: Record<Cloud, { readonly baseUrl: string; readonly authorityHost: string }> = {
-  global: {
-    baseUrl: "https://api.partnercenter.microsoft.com",
-    authorityHost: "https://login.microsoftonline.com",
-  },
-  usgov: {
-    baseUrl: "https://api.partnercenter.microsoft.com",
-    authorityHost: "https://login.microsoftonline.us",
-  },
+/** Global and US Government share one API host; each cloud has its own sign-in authority (see auth/options). */
+const BASE_URLS: Record<Cloud, string> = {
+  global: "https://api.partnercenter.microsoft.com",
+  usgov: "https://api.partnercenter.microsoft.com",
 };
 
 export function partnerCenterBaseUrl(cloud: Cloud): string {
-  return CLOUDS[cloud].baseUrl;
-}
-
-export function authorityHostFor(cloud: Cloud): string {
-  return CLOUDS[cloud].authorityHost;
+  return BASE_URLS[cloud];
 }

@@ -5,33 +5,39 @@ export interface PartnerCenterTrace {
   readonly cv?: string;
 }
 
-export type PartnerCenterErrorKind =
+export type PartnerCenterErrorReason =
   | "unauthorized"
   | "forbidden"
   | "throttled"
   | "server"
   | "network"
-  | "bad-response"
-  | "bad-request"
-  | "next-link"
-  | "deadline";
+  | "bad_response"
+  | "bad_request"
+  | "next_link"
+  | "deadline"
+  /** The credential failed to give a token (its own error is the cause); Partner Center was not called. */
+  | "sign_in";
 
 /** A Partner Center call that failed for good (after retries where retrying made sense). */
 export class PartnerCenterError extends Error {
-  readonly kind: PartnerCenterErrorKind;
+  override readonly name = "PartnerCenterError";
+  readonly reason: PartnerCenterErrorReason;
   readonly status?: number;
   readonly code?: string;
   readonly trace: PartnerCenterTrace;
   constructor(
-    kind: PartnerCenterErrorKind,
+    reason: PartnerCenterErrorReason,
     message: string,
     details: { status?: number; code?: string; trace?: PartnerCenterTrace; cause?: unknown } = {},
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = "PartnerCenterError";
-    this.kind = kind;
+    this.reason = reason;
     if (details.status !== undefined) this.status = details.status;
     if (details.code !== undefined) this.code = details.code;
     this.trace = details.trace ?? {};
   }
+}
+
+export function isPartnerCenterError(error: unknown): error is PartnerCenterError {
+  return error instanceof PartnerCenterError;
 }

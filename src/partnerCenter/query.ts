@@ -7,6 +7,7 @@ import {
   type AggregationLevel,
   type ReferralField,
 } from "./fields.js";
+import { z } from "zod";
 import { COMPARISON_OPERATORS, type ComparisonOperator, type FilterNode } from "./filterAst.js";
 
 export type { CompareNode, ComparisonOperator, ContainsNode, FilterNode, LogicalNode } from "./filterAst.js";
@@ -31,6 +32,10 @@ export class QueryValidationError extends Error {
     this.field = field;
     this.detail = detail;
   }
+}
+
+export function isQueryValidationError(error: unknown): error is QueryValidationError {
+  return error instanceof QueryValidationError;
 }
 
 export interface QueryInput {
@@ -489,6 +494,48 @@ export function validateQuery(input: QueryInput): ValidatedQuery {
     ...(groupby !== undefined ? { groupby } : {}),
     ...(aggregationLevel !== undefined ? { aggregationLevel } : {}),
   };
+}
+
+/**
+ * The stored form of a query, one shape wherever a query is written down: run records, job
+ * messages, manifests and the change feed's comparison. Absent parts are null.
+ */
+export const querySpecSchema = z.object({
+  filter: z.string().max(10_000).nullable(),
+  groupby: z.array(z.string().max(100)).max(32).readonly().nullable(),
+  aggregationLevel: z.string().max(20).nullable(),
+});
+export interface QuerySpec {
+  readonly filter: string | null;
+  readonly groupby: readonly string[] | null;
+  readonly aggregationLevel: string | null;
+}
+
+/** The one conversion from a validated query to its stored form. */
+export function toQuerySpec(query: ValidatedQuery): QuerySpec {
+  return {
+    filter: query.filter ?? null,
+    groupby: query.groupby ? [...query.groupby] : null,
+    aggregationLevel: query.aggregationLevel ?? null,
+  };
+}
+
+/** Validates a stored query again (a job message is outside input like any other). */
+export function validateQuerySpec(spec: QuerySpec): ValidatedQuery {
+  return validateQuery({
+    ...(spec.filter !== null ? { filter: spec.filter } : {}),
+    ...(spec.groupby !== null ? { groupby: spec.groupby } : {}),
+    ...(spec.aggregationLevel !== null ? { aggregationLevel: spec.aggregationLevel } : {}),
+  });
+}
+
+/** Two stored queries ask for the same data (the canonical filter text makes this a plain comparison). */
+export function sameQuery(a: QuerySpec, b: QuerySpec): boolean {
+  return (
+    a.filter === b.filter &&
+    a.aggregationLevel === b.aggregationLevel &&
+    (a.groupby ?? []).join(",") === (b.groupby ?? []).join(",")
+  );
 }
 
 /** The query parameters to send upstream for a validated query (top/skip are the pager's business). */

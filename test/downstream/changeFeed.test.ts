@@ -6,8 +6,8 @@ import {
   COMPARED_FIELDS,
   csvRecords,
   jsonArrayObjects,
-} from "../../src/export/changeFeed.js";
-import { createCsvPageFormatter } from "../../src/export/csvFormat.js";
+} from "../../src/export/changeFeed/changeFeed.js";
+import { createCsvPageFormatter } from "../../src/export/formats/csv.js";
 import type { Manifest } from "../../src/export/manifest.js";
 import type { Referral } from "../../src/simulator/dataset.js";
 import { readAll, startExportFixture, type ExportFixture } from "../support/exportFixture.js";

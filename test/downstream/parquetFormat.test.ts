@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ParquetPages } from "../../src/export/parquetFormat.js";
+import { ParquetPages } from "../../src/export/formats/parquet.js";
 import { describeColumns, type ColumnSchema } from "../../src/export/schema.js";
 import { lit, openDuck, type Duck } from "./support.js";
 

@@ -31,16 +31,16 @@ import { loadSettings } from "./config/settings.js";
 import { runExport } from "./export/exporter.js";
 import { newRunId } from "./export/runId.js";
 import { validateQuery } from "./partnerCenter/query.js";
-import { createServices } from "./wiring/services.js";
+import { createApp } from "./app/app.js";
 
 const [token, profile] = process.argv.slice(2);
 const settings = loadSettings(process.env);
 trustLocalCa(process.env.LOCAL_CA_CERT_FILE);
 const credential = { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) };
-const services = createServices(settings, { partnerCenterCredential: credential });
+const services = createApp(settings, { partnerCenterCredential: credential });
 const started = Date.now();
 const { manifest } = await runExport(
-  { runId: newRunId(), profile, trigger: "cli", query: validateQuery({}), formats: ["parquet"], correlationId: randomUUID() },
+  { runId: newRunId(), profile, source: "profile", trigger: "cli", query: validateQuery({}), formats: ["parquet"], correlationId: randomUUID() },
   services.exportEnvironment(),
 );
 const ms = Date.now() - started;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import type { ExportFormat } from "../../src/config/profiles.js";
+import type { ExportFormat } from "../../src/export/layout.js";
 import { runExport, type ExportResult } from "../../src/export/exporter.js";
 import { newRunId } from "../../src/export/runId.js";
 import { validateQuery, type QueryInput } from "../../src/partnerCenter/query.js";
@@ -24,6 +24,7 @@ export function exportRun(fixture: ExportFixture, options: RunOptions): Promise<
     {
       runId: newRunId(options.at ?? new Date()),
       profile: options.profile,
+      source: "profile",
       trigger: "cli",
       query: validateQuery(options.query ?? {}),
       formats: options.formats ?? ALL_FORMATS,

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BlockWriter } from "../../src/export/blobSink.js";
+import { BlockWriter } from "../../src/export/blobs/blockWriter.js";
 import { fakeBlockBlob } from "../support/fakeBlockBlob.js";
 
 describe("BlockWriter", () => {

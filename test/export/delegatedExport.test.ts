@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../../src/cli/main.js";
 import { loadSettings } from "../../src/config/settings.js";
 import type { CliIo } from "../../src/cli/io.js";
-import { openServices } from "../../src/cli/openServices.js";
+import { createApp } from "../../src/app/app.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud.js";
 
@@ -39,18 +39,15 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
   const errors: string[] = [];
   const io: CliIo = { interactive: false, out: (l) => lines.push(l), err: (l) => errors.push(l) };
   const code = await runCli(argv, env, io, {
-    openServices: (settings) =>
-      openServices(
-        settings,
-        createLogger("debug", (line) => logLines.push(line)),
-      ),
+    openApp: (settings) =>
+      createApp(settings, { logger: createLogger("debug", (line) => logLines.push(line)) }),
   });
   logLines.push(...lines, ...errors);
   return { code, out: lines.join("\n"), err: errors.join("\n") };
 }
 
 async function blobNames(): Promise<string[]> {
-  const { exportContainer } = openServices(loadSettings(env));
+  const { exportContainer } = createApp(loadSettings(env));
   const names: string[] = [];
   for await (const b of exportContainer.listBlobsFlat()) names.push(b.name);
   return names.sort();

@@ -6,7 +6,7 @@ import type { CliIo } from "../../src/cli/io.js";
 import type { Manifest } from "../../src/export/manifest.js";
 import { REFERRAL_FIELDS } from "../../src/partnerCenter/fields.js";
 import { validateQuery } from "../../src/partnerCenter/query.js";
-import { createServices } from "../../src/wiring/services.js";
+import { createApp } from "../../src/app/app.js";
 import {
   fixtureCredential,
   readAll,
@@ -29,8 +29,8 @@ function captureIo(): CliIo & { lines: string[]; errors: string[] } {
 async function cli(f: ExportFixture, argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const io = captureIo();
   const code = await runCli(argv, f.env, io, {
-    openServices: (settings) =>
-      createServices(settings, { partnerCenterCredential: fixtureCredential, logger: f.services.logger }),
+    openApp: (settings) =>
+      createApp(settings, { partnerCenterCredential: fixtureCredential, logger: f.services.logger }),
   });
   return { code, out: io.lines.join("\n"), err: io.errors.join("\n") };
 }

@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { FIXTURE_SECRETS, findCredentials, recordOutput } from "../support/canary.js";
 import { runCli } from "../../src/cli/main.js";
 import type { CliIo } from "../../src/cli/io.js";
-import { openServices } from "../../src/cli/openServices.js";
-import { LOCK_LEASE_SECONDS, lockBlobName } from "../../src/export/profileLock.js";
+import { createApp } from "../../src/app/app.js";
+import { LOCK_LEASE_SECONDS, lockBlobName } from "../../src/runs/profileLock.js";
 import { createLogger } from "../../src/logging/logger.js";
 import type { Referral } from "../../src/simulator/dataset.js";
 import { startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud.js";
 import { tokensIssuedInProcess } from "../../src/simulator/tokenRegistry.js";
-import { LOCKS_CONTAINER } from "../../src/wiring/services.js";
+import { LOCKS_CONTAINER } from "../../src/app/app.js";
 import {
   expectLatestConsistent,
   expectPublished,
@@ -84,13 +84,12 @@ beforeAll(async () => {
     process.env[key] = env[key];
   const io: CliIo = { interactive: false, out: recordOutput, err: recordOutput };
   const login = await runCli(["auth", "login", "--device-code"], env, io, {
-    openServices: (s) =>
-      openServices(
-        s,
-        createLogger("debug", (line) => {
+    openApp: (s) =>
+      createApp(s, {
+        logger: createLogger("debug", (line) => {
           recordOutput(`${line}\n`);
         }),
-      ),
+      }),
   });
   expect(login).toBe(0);
 }, 120_000);

@@ -4,10 +4,9 @@ import { recordOutput } from "../support/canary.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { newRunId } from "../../src/export/runId.js";
 import { createLogger } from "../../src/logging/logger.js";
-import type { RunRecord } from "../../src/export/runStore.js";
-import { createFunctionRuntime, ensureRuntimeStorage } from "../../src/functions/runtime.js";
+import type { RunRecord } from "../../src/runs/runStore.js";
 import type { Referral } from "../../src/simulator/dataset.js";
-import { createServices } from "../../src/wiring/services.js";
+import { createApp } from "../../src/app/app.js";
 import { fixtureCredential } from "../support/exportFixture.js";
 import {
   csvRecords,
@@ -267,18 +266,26 @@ describe("a queued (HTTP or timer) run with drift", () => {
     const logger = createLogger("debug", (line) => {
       recordOutput(`${line}\n`); // checked by the log canary, kept off the console
     });
-    const services = createServices(settings, { partnerCenterCredential: fixtureCredential, logger });
     const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
-    const runtime = createFunctionRuntime(services, {
+    const runtime = createApp(settings, {
+      partnerCenterCredential: fixtureCredential,
+      logger,
       runsContainer: `runs-drift-${id}`,
       locksContainer: `locks-drift-${id}`,
       jobQueue: `jobs-drift-${id}`,
     });
-    await ensureRuntimeStorage(runtime);
+    await runtime.ensureStorage();
     try {
       const runId = newRunId();
       const outcome = await runtime.runs.execute(
-        { runId, profile: PROFILE, trigger: "http", formats: ["csv", "json"], correlationId: randomUUID() },
+        {
+          runId,
+          profile: PROFILE,
+          trigger: "http",
+          query: { filter: null, groupby: null, aggregationLevel: null },
+          formats: ["csv", "json"],
+          correlationId: randomUUID(),
+        },
         { dequeueCount: 1 },
       );
       // count_mismatch is final: the job is not handed back for another attempt.

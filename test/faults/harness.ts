@@ -22,7 +22,7 @@ import {
 import { sendJson, startSimulatorServer, type SimulatorServer } from "../../src/simulator/server.js";
 import { createSimulatorTls } from "../../src/simulator/tls.js";
 import type { SimulatorRoute } from "../../src/simulator/types.js";
-import { createServices, type Services } from "../../src/wiring/services.js";
+import { createApp, type App } from "../../src/app/app.js";
 import { recordOutput } from "../support/canary.js";
 import { fixtureCredential, fixtureVerifier } from "../support/exportFixture.js";
 
@@ -121,7 +121,7 @@ export interface FaultFixture {
   readonly profile: string;
   readonly env: Record<string, string>;
   readonly settings: Settings;
-  readonly services: Services;
+  readonly services: App;
   readonly container: ContainerClient;
   /** Product log lines (JSON) of every run. */
   readonly logs: string[];
@@ -204,7 +204,7 @@ export async function startFaultFixture(options: FaultFixtureOptions): Promise<F
     logs.push(line);
     recordOutput(`${line}\n`); // the log canary checks every product log line
   });
-  const services = createServices(settings, { partnerCenterCredential: fixtureCredential, logger });
+  const services = createApp(settings, { partnerCenterCredential: fixtureCredential, logger });
   await services.ensureStorage();
 
   return {
@@ -231,7 +231,7 @@ export async function startFaultFixture(options: FaultFixtureOptions): Promise<F
       const errors: string[] = [];
       const io: CliIo = { interactive: false, out: (l) => lines.push(l), err: (l) => errors.push(l) };
       const code = await runCli(argv, { ...env, ...overrides }, io, {
-        openServices: (s) => createServices(s, { partnerCenterCredential: fixtureCredential, logger }),
+        openApp: (s) => createApp(s, { partnerCenterCredential: fixtureCredential, logger }),
       });
       return { code, out: lines.join("\n"), err: errors.join("\n") };
     },

@@ -4,8 +4,8 @@ import { parse } from "csv-parse/sync";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import "../support/canary.js";
-import { createCsvStringifier, guardFormula } from "../../src/export/csvFormat.js";
-import { JsonArrayStream } from "../../src/export/jsonFormat.js";
+import { createCsvStringifier, guardFormula } from "../../src/export/formats/csv.js";
+import { JsonArrayStream } from "../../src/export/formats/json.js";
 import { REFERRAL_FIELDS } from "../../src/partnerCenter/fields.js";
 
 /**

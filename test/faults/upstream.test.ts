@@ -123,6 +123,7 @@ describe("request timeouts", () => {
       {
         runId: newRunId(),
         profile: PROFILE,
+        source: "profile",
         trigger: "cli",
         query: validateQuery({}),
         formats: ["csv", "json"],

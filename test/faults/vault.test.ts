@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import "../support/canary.js";
 import { runCli } from "../../src/cli/main.js";
 import type { CliIo } from "../../src/cli/io.js";
-import { openServices } from "../../src/cli/openServices.js";
+import { createApp } from "../../src/app/app.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { createLogger } from "../../src/logging/logger.js";
 import type { Referral } from "../../src/simulator/dataset.js";
@@ -58,16 +58,13 @@ async function cli(argv: string[], overrides: Record<string, string> = {}): Prom
   const errors: string[] = [];
   const io: CliIo = { interactive: false, out: (l) => lines.push(l), err: (l) => errors.push(l) };
   const code = await runCli(argv, { ...env, ...overrides }, io, {
-    openServices: (settings) =>
-      openServices(
-        settings,
-        createLogger("debug", (line) => logLines.push(line)),
-      ),
+    openApp: (settings) =>
+      createApp(settings, { logger: createLogger("debug", (line) => logLines.push(line)) }),
   });
   return { code, out: lines.join("\n"), err: errors.join("\n") };
 }
 
-const container = () => openServices(loadSettings(env)).exportContainer;
+const container = () => createApp(loadSettings(env)).exportContainer;
 const expectedRows = (): Referral[] =>
   Array.from({ length: cloud.dataset.size }, (_, i) => cloud.dataset.get(i));
 

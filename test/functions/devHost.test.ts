@@ -4,14 +4,14 @@ import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { consentWithDeviceCode } from "../../src/auth/consent.js";
-import { startDevHost, type DevHost } from "../../src/cli/devHost.js";
+import { startDevHost, type DevHost } from "../../src/devhost/devHost.js";
 import { trustLocalCa } from "../../src/config/localTrust.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { validateQuery } from "../../src/partnerCenter/query.js";
 import { startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud.js";
-import { authOptionsFromSettings } from "../../src/wiring/authOptions.js";
-import { createServices } from "../../src/wiring/services.js";
+import { authOptionsFromSettings } from "../../src/app/authOptions.js";
+import { createApp } from "../../src/app/app.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 
 /** The export fixture's TLS folder, so this process trusts a single local CA. */
@@ -23,8 +23,8 @@ let cloud: LocalCloud | undefined;
 
 afterEach(async () => {
   if (dev) {
-    await dev.runtime.jobs.queue.deleteIfExists().catch(() => undefined);
-    await dev.runtime.jobs.poisonQueue.deleteIfExists().catch(() => undefined);
+    await dev.app.jobs.queue.deleteIfExists().catch(() => undefined);
+    await dev.app.jobs.poisonQueue.deleteIfExists().catch(() => undefined);
     await dev.stop();
   }
   await fixture?.close();
@@ -75,12 +75,12 @@ async function startWithFixture(f: ExportFixture, logs: string[]): Promise<DevHo
     timer: false,
     maxPollingIntervalMs: 200,
     retryDelaySeconds: 1,
-    runtimeOptions: {
+    appOptions: {
       runsContainer: `runs-dev-${id}`,
       locksContainer: `locks-dev-${id}`,
       jobQueue: `jobs-dev-${id}`,
+      partnerCenterCredential: fixtureCredential,
     },
-    serviceOverrides: { partnerCenterCredential: fixtureCredential },
     logSink: (line) => logs.push(line),
   });
 }
@@ -185,12 +185,12 @@ describe("dev host on loopback", () => {
       port: 0,
       worker: false,
       timer: false,
-      runtimeOptions: {
+      appOptions: {
         runsContainer: `runs-409-${id}`,
         locksContainer: `locks-409-${id}`,
         jobQueue: `jobs-409-${id}`,
+        partnerCenterCredential: fixtureCredential,
       },
-      serviceOverrides: { partnerCenterCredential: fixtureCredential },
       logSink: () => undefined,
     });
     const first = (await (await postExport(dev, { profile: "all-referrals" })).json()) as { runId: string };
@@ -244,7 +244,7 @@ describe("delegated sign-in through the dev host", () => {
     // What `referrals-export auth login --device-code` does (the simulator approves the code).
     const settings = loadSettings(env);
     const quiet = createLogger("error", () => undefined);
-    const services = createServices(settings, { logger: quiet });
+    const services = createApp(settings, { logger: quiet });
     await services.locksContainer.createIfNotExists();
     await consentWithDeviceCode(authOptionsFromSettings(settings, services.locksContainer, quiet), {
       onPrompt: () => undefined,
@@ -257,7 +257,7 @@ describe("delegated sign-in through the dev host", () => {
       port: 0,
       timer: false,
       maxPollingIntervalMs: 200,
-      runtimeOptions: {
+      appOptions: {
         runsContainer: `runs-dlg-${id}`,
         locksContainer: `locks-dlg-${id}`,
         jobQueue: `jobs-dlg-${id}`,

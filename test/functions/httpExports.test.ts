@@ -1,12 +1,9 @@
+import type { App } from "../../src/app/app.js";
 import azureFunctions, { type HttpResponseInit } from "@azure/functions";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { appFunctions } from "../../src/functions/app.js";
 import { parseSchedule } from "../../src/functions/ncrontab.js";
-import {
-  type FunctionDefinition,
-  type FunctionHost,
-  type FunctionRuntime,
-} from "../../src/functions/runtime.js";
+import { type FunctionDefinition, type FunctionHost } from "../../src/functions/runtime.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { invocationContext, startFunctionHost } from "../support/functionHost.js";
 
@@ -15,7 +12,7 @@ const { HttpRequest } = azureFunctions;
 type HttpDefinition = Extract<FunctionDefinition, { kind: "http" }>;
 
 let fixture: ExportFixture;
-let runtime: FunctionRuntime;
+let runtime: App;
 let host: FunctionHost;
 let exportsFn: HttpDefinition;
 let statusFn: HttpDefinition;
@@ -153,7 +150,7 @@ describe("POST /api/exports: bad input", () => {
   it("names the allowed fields for an unknown key and the configured profiles for an unknown profile", async () => {
     const unknownKey = await call(exportsFn, post({ colour: "red" }));
     expect(JSON.stringify(unknownKey.body.errors)).toContain(
-      "profile, filter, groupby, aggregationLevel, formats, force",
+      "profile, name, filter, groupby, aggregationLevel, formats, force",
     );
     const unknownProfile = await call(exportsFn, post({ profile: "nope" }));
     expect(unknownProfile.body.detail).toContain("all-referrals, won-deals, conflicts, listed");

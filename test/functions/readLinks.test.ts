@@ -1,21 +1,17 @@
+import { createApp, type App } from "../../src/app/app.js";
 import { createHash } from "node:crypto";
 import { RestError } from "@azure/core-rest-pipeline";
 import azureFunctions, { type HttpResponseInit } from "@azure/functions";
 import { BlobClient, BlockBlobClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/config/settings.js";
-import { READ_LINK_CLOCK_SKEW_MS } from "../../src/export/readLinks.js";
+import { READ_LINK_CLOCK_SKEW_MS } from "../../src/runs/readLinks.js";
 import { appFunctions } from "../../src/functions/app.js";
 import { parseSchedule } from "../../src/functions/ncrontab.js";
 import { runJob } from "../../src/functions/queueWorker.js";
-import {
-  createFunctionRuntime,
-  type FunctionDefinition,
-  type FunctionHost,
-  type FunctionRuntime,
-} from "../../src/functions/runtime.js";
+import { type FunctionDefinition, type FunctionHost } from "../../src/functions/runtime.js";
 import { capturedOutput, findCredentials } from "../support/canary.js";
-import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { invocationContext, startFunctionHost } from "../support/functionHost.js";
 
 const { HttpRequest } = azureFunctions;
@@ -25,7 +21,7 @@ type HttpDefinition = Extract<FunctionDefinition, { kind: "http" }>;
 const LINK_MINUTES = 15;
 
 let fixture: ExportFixture;
-let runtime: FunctionRuntime;
+let runtime: App;
 let host: FunctionHost;
 let statusFn: HttpDefinition;
 let succeededRunId: string;
@@ -74,7 +70,7 @@ async function getStatus(runId: string, query = "", def: HttpDefinition = status
 async function submit(profile: string): Promise<string> {
   const p = fixture.settings.profiles.find((x) => x.name === profile)!;
   const outcome = await runtime.runs.submit(
-    { profile: p.name, query: p.query, formats: p.formats },
+    { profile: p.name, source: "profile", query: p.query, formats: p.formats },
     { trigger: "http", force: true },
   );
   if (outcome.kind !== "accepted") throw new Error("run not accepted");
@@ -289,7 +285,7 @@ describe("GET /api/exports/{runId}?readLinks=…: refusals", () => {
     let touched = false;
     const off: FunctionHost = {
       settings,
-      runtime: () => {
+      app: () => {
         touched = true;
         return Promise.resolve(runtime);
       },
@@ -307,8 +303,7 @@ describe("GET /api/exports/{runId}?readLinks=…: refusals", () => {
     expect(res.body.detail).toContain("HTTP_READ_LINK_MINUTES");
     expect(touched).toBe(false);
     // A runtime built with links off has no signer at all.
-    const offServices = { ...fixture.services, settings };
-    expect(createFunctionRuntime(offServices).readLinks).toBeUndefined();
+    expect(createApp(settings, { partnerCenterCredential: fixtureCredential }).readLinks).toBeUndefined();
     expect(runtime.readLinks).toBeDefined();
     // Without the parameter the status answers as always.
     const plain = await getStatus(succeededRunId, "", def);

@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { startDevHost } from "../../src/cli/devHost.js";
+import { startDevHost } from "../../src/devhost/devHost.js";
 import { loadSettings, SettingsError } from "../../src/config/settings.js";
 import {
   JOB_MAX_DEQUEUE_COUNT,
   JOB_MAX_POLLING_INTERVAL_MS,
   JOB_RETRY_DELAY_SECONDS,
-} from "../../src/export/jobQueue.js";
-import { LOCK_LEASE_SECONDS, LOCK_RENEW_INTERVAL_MS } from "../../src/export/profileLock.js";
+} from "../../src/runs/jobQueue.js";
+import { LOCK_LEASE_SECONDS, LOCK_RENEW_INTERVAL_MS } from "../../src/runs/profileLock.js";
 import { loadAppSettings } from "../../src/functions/app.js";
 import { parseSchedule, ScheduleError } from "../../src/functions/ncrontab.js";
 

@@ -1,25 +1,22 @@
+import type { App } from "../../src/app/app.js";
 import { createHash } from "node:crypto";
 import type { InvocationContext, Timer } from "@azure/functions";
 import { parse } from "csv-parse/sync";
 import { afterEach, describe, expect, it } from "vitest";
-import { decodeJobMessage, type JobMessage } from "../../src/export/jobQueue.js";
+import { decodeJobMessage, type JobMessage } from "../../src/runs/jobQueue.js";
 import { runFolder } from "../../src/export/layout.js";
 import type { Manifest } from "../../src/export/manifest.js";
 import { appFunctions } from "../../src/functions/app.js";
 import { parseSchedule } from "../../src/functions/ncrontab.js";
 import { runJob } from "../../src/functions/queueWorker.js";
-import {
-  type FunctionDefinition,
-  type FunctionHost,
-  type FunctionRuntime,
-} from "../../src/functions/runtime.js";
+import { type FunctionDefinition, type FunctionHost } from "../../src/functions/runtime.js";
 import { runNightly } from "../../src/functions/timerNightly.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { invocationContext, startFunctionHost } from "../support/functionHost.js";
 
 interface Setup {
   fixture: ExportFixture;
-  runtime: FunctionRuntime;
+  runtime: App;
   host: FunctionHost;
   logs: string[];
   definitions: FunctionDefinition[];
@@ -116,7 +113,7 @@ describe("nightly timer", () => {
     let jobs = await queuedJobs(s);
     expect(jobs.map((j) => j.profile).sort()).toEqual(["nightly-a", "nightly-b"]);
     expect(jobs.every((j) => j.trigger === "timer")).toBe(true);
-    expect(jobs.find((j) => j.profile === "nightly-b")?.groupby).toEqual(["status"]);
+    expect(jobs.find((j) => j.profile === "nightly-b")?.query.groupby).toEqual(["status"]);
 
     // The host restarts and fires past-due for the same tick, twice (two instances).
     await runNightly(s.host, schedule, timer(true), context(s), new Date("2026-11-24T02:07:00Z"));
@@ -151,7 +148,12 @@ describe("queue worker", () => {
   it("runs a job, and a redelivered copy of it is a no-op: one published snapshot", async () => {
     const s = await setup({ rows: 700 });
     const submitted = await s.runtime.runs.submit(
-      { profile: "all-referrals", query: s.fixture.settings.profiles[0]!.query, formats: ["csv", "json"] },
+      {
+        profile: "all-referrals",
+        source: "profile",
+        query: s.fixture.settings.profiles[0]!.query,
+        formats: ["csv", "json"],
+      },
       { trigger: "http" },
     );
     const runId = submitted.kind === "accepted" ? submitted.run.runId : "";
@@ -181,36 +183,45 @@ describe("queue worker", () => {
     expect(s.fixture.logs.concat(s.logs).join("\n")).not.toContain("fixture-access-token");
   });
 
-  it("a worker killed mid-export and a leftover partial file: the redelivery publishes a complete snapshot", async () => {
+  it("a host that stops mid-export records the run failed and stopped; a hard-killed attempt's leftover file never survives the redelivery", async () => {
     const s = await setup({
       rows: 3_000,
       latencyMs: 40,
       env: { EXPORT_PAGE_SIZE: "100", EXPORT_PREFETCH_PAGES: "1" },
     });
     const profile = s.fixture.settings.profiles[0]!;
-    const submitted = await s.runtime.runs.submit(
-      { profile: profile.name, query: profile.query, formats: profile.formats },
-      { trigger: "http" },
+    const request = {
+      profile: profile.name,
+      source: "profile" as const,
+      query: profile.query,
+      formats: profile.formats,
+    };
+    const stopped = await s.runtime.runs.submit(request, { trigger: "http" });
+    const stoppedId = stopped.kind === "accepted" ? stopped.run.runId : "";
+    const stoppedJob = await receiveJob(s);
+
+    // The host stops (appTerminate, Ctrl-C) after a few pages: the export is aborted and cleaned up.
+    const kill = new AbortController();
+    const attempt = runJob({ ...s.host, abortSignal: kill.signal }, stoppedJob, context(s, 1));
+    for (let i = 0; i < 200 && s.fixture.referralsRequests().length < 4; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    kill.abort(new Error("instance stopped"));
+    await attempt;
+    const stoppedRun = await s.runtime.runs.get(stoppedId);
+    expect(stoppedRun).toMatchObject({ status: "failed", error: { reason: "aborted" } });
+    expect(stoppedRun?.error?.message).toMatch(
+      /^Stopped before it finished: instance stopped\. Nothing was published/,
     );
+    expect(await blobNames(s, runFolder(profile.name, stoppedId))).toEqual([]);
+    expect(await blobNames(s, `${profile.name}/latest/`)).toEqual([]);
+    // Its lock was released: the next run of the profile starts at once.
+    const submitted = await s.runtime.runs.submit(request, { trigger: "http" });
+    expect(submitted.kind).toBe("accepted");
     const runId = submitted.kind === "accepted" ? submitted.run.runId : "";
     const job = await receiveJob(s);
     const folder = runFolder(profile.name, runId);
 
-    // First attempt: the instance goes away after a few pages.
-    const kill = new AbortController();
-    const attempt = runJob({ ...s.host, abortSignal: kill.signal }, job, context(s, 1));
-    for (let i = 0; i < 200 && s.fixture.referralsRequests().length < 4; i++)
-      await new Promise((r) => setTimeout(r, 25));
-    kill.abort(new Error("instance stopped"));
-    await expect(attempt).rejects.toThrow(/aborted.*will be retried/);
-    expect(await s.runtime.runs.get(runId)).toMatchObject({
-      status: "queued",
-      lastError: { reason: "aborted" },
-    });
-    expect(await blobNames(s, folder)).toEqual([]);
-    expect(await blobNames(s, `${profile.name}/latest/`)).toEqual([]);
-
-    // A hard kill leaves what it had uploaded; simulate that leftover.
+    // A hard kill (no chance to clean up) leaves what it had uploaded; simulate that leftover.
     const leftover = s.fixture.services.exportContainer.getBlockBlobClient(`${folder}referrals.csv`);
     await leftover.upload("id,status\r\n1,Won\r\n", 18);
 
@@ -238,7 +249,7 @@ describe("queue worker", () => {
     ) as Manifest;
     expect(latest.runId).toBe(runId);
     const run = await s.runtime.runs.get(runId);
-    expect(run).toMatchObject({ status: "succeeded", attempts: 2, rowCount: 3_000 });
+    expect(run).toMatchObject({ status: "succeeded", attempts: 1, rowCount: 3_000 });
     expect(run?.lastError).toBeUndefined();
     expect(run?.files?.map((f) => f.path)).toEqual(manifest.files.map((f) => f.path));
     expect(s.logs.some((l) => l.includes("Removed files left by an earlier attempt"))).toBe(true);
@@ -252,7 +263,7 @@ describe("queue worker", () => {
     });
     const profile = s.fixture.settings.profiles[0]!;
     await s.runtime.runs.submit(
-      { profile: profile.name, query: profile.query, formats: profile.formats },
+      { profile: profile.name, source: "profile", query: profile.query, formats: profile.formats },
       { trigger: "http" },
     );
     const job = await receiveJob(s);
@@ -277,7 +288,7 @@ describe("queue worker", () => {
     const s = await setup({ rows: 300, faults: "short@1", env: { EXPORT_PAGE_SIZE: "100" } });
     const profile = s.fixture.settings.profiles[0]!;
     await s.runtime.runs.submit(
-      { profile: profile.name, query: profile.query, formats: profile.formats },
+      { profile: profile.name, source: "profile", query: profile.query, formats: profile.formats },
       { trigger: "http" },
     );
     const job = await receiveJob(s);
@@ -292,7 +303,7 @@ describe("queue worker", () => {
     const s = await setup({ rows: 50, faults: "503@*", env: { EXPORT_MAX_RETRIES: "0" } });
     const profile = s.fixture.settings.profiles[0]!;
     await s.runtime.runs.submit(
-      { profile: profile.name, query: profile.query, formats: profile.formats },
+      { profile: profile.name, source: "profile", query: profile.query, formats: profile.formats },
       { trigger: "http" },
     );
     const job = await receiveJob(s);
@@ -316,7 +327,7 @@ describe("queue worker", () => {
     const s = await setup({ rows: 20 });
     const profile = s.fixture.settings.profiles[0]!;
     await s.runtime.runs.submit(
-      { profile: profile.name, query: profile.query, formats: profile.formats },
+      { profile: profile.name, source: "profile", query: profile.query, formats: profile.formats },
       { trigger: "http" },
     );
     const job = await receiveJob(s);
@@ -345,7 +356,7 @@ describe("queue worker", () => {
     await expect(runJob(s.host, "hello", context(s))).resolves.toBeUndefined();
     const profile = s.fixture.settings.profiles[0]!;
     const submitted = await s.runtime.runs.submit(
-      { profile: profile.name, query: profile.query, formats: profile.formats },
+      { profile: profile.name, source: "profile", query: profile.query, formats: profile.formats },
       { trigger: "http" },
     );
     const runId = submitted.kind === "accepted" ? submitted.run.runId : "";

@@ -13,7 +13,7 @@ import {
 } from "../../src/simulator/partnerCenterRoute.js";
 import { startSimulatorServer, type SimulatorServer } from "../../src/simulator/server.js";
 import { createSimulatorTls } from "../../src/simulator/tls.js";
-import { createServices, type Services } from "../../src/wiring/services.js";
+import { createApp, type App } from "../../src/app/app.js";
 import type { TokenVerifier } from "../../src/simulator/types.js";
 
 export const TEST_TOKEN = "fixture-access-token-7f3a";
@@ -33,7 +33,7 @@ export interface ExportFixture {
   readonly dataset: MutableDataset;
   readonly env: Record<string, string>;
   readonly settings: Settings;
-  readonly services: Services;
+  readonly services: App;
   readonly logs: string[];
   /** Requests to the referrals endpoint only. */
   referralsRequests(): SimulatorServer["requests"];
@@ -84,7 +84,7 @@ export async function startExportFixture(options: FixtureOptions): Promise<Expor
   const settings = loadSettings(env);
   const logs: string[] = [];
   const logger: Logger = createLogger("debug", (line) => logs.push(line));
-  const services = createServices(settings, { partnerCenterCredential: fixtureCredential, logger });
+  const services = createApp(settings, { partnerCenterCredential: fixtureCredential, logger });
   await services.ensureStorage();
   return {
     server,
@@ -100,7 +100,7 @@ export async function startExportFixture(options: FixtureOptions): Promise<Expor
 }
 
 /** Every blob in the container: name -> content. */
-export async function readAll(services: Services): Promise<Map<string, Buffer>> {
+export async function readAll(services: App): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
   for await (const blob of services.exportContainer.listBlobsFlat()) {
     out.set(blob.name, await services.exportContainer.getBlobClient(blob.name).downloadToBuffer());

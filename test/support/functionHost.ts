@@ -1,37 +1,34 @@
 import { randomBytes } from "node:crypto";
 import azureFunctions from "@azure/functions";
-import {
-  createFunctionRuntime,
-  ensureRuntimeStorage,
-  type FunctionHost,
-  type FunctionRuntime,
-  type RuntimeOptions,
-} from "../../src/functions/runtime.js";
-import type { ExportFixture } from "./exportFixture.js";
+import { createApp, type App, type AppOptions } from "../../src/app/app.js";
+import type { FunctionHost } from "../../src/functions/runtime.js";
+import { fixtureCredential, type ExportFixture } from "./exportFixture.js";
 
 const { InvocationContext } = azureFunctions;
 
 /**
- * The Functions runtime over a fixture's services, with containers and a job queue of its own
- * (names tagged with `tag`, the process and a random suffix), created and ready.
+ * The app over a fixture's settings, with containers and a job queue of its own (names tagged
+ * with `tag`, the process and a random suffix), created and ready, and the Functions host over it.
  */
 export async function startFunctionHost(
   fixture: ExportFixture,
   tag: string,
-  options: RuntimeOptions = {},
-): Promise<{ runtime: FunctionRuntime; host: FunctionHost }> {
+  options: AppOptions = {},
+): Promise<{ runtime: App; host: FunctionHost }> {
   const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
-  const runtime = createFunctionRuntime(fixture.services, {
+  const runtime = createApp(fixture.settings, {
+    partnerCenterCredential: fixtureCredential,
+    logger: fixture.services.logger,
     runsContainer: `runs-${tag}-${id}`,
     locksContainer: `locks-${tag}-${id}`,
     jobQueue: `jobs-${tag}-${id}`,
     ...options,
   });
-  await ensureRuntimeStorage(runtime);
+  await runtime.ensureStorage();
   const host: FunctionHost = {
     settings: fixture.settings,
-    runtime: () => Promise.resolve(runtime),
-    jobQueueName: `jobs-${tag}-${id}`,
+    app: () => Promise.resolve(runtime),
+    jobQueueName: runtime.jobQueueName,
   };
   return { runtime, host };
 }

@@ -6,7 +6,7 @@ import type {
   PackedColumn,
   SchemaElement,
 } from "./parquetMessages.js";
-import type { ColumnSchema } from "./schema.js";
+import type { ColumnSchema } from "../schema.js";
 
 /**
  * Rows per row group: one Partner Center page. The encoder holds each column of a group several

@@ -1,7 +1,8 @@
 import type { QueueClient } from "@azure/storage-queue";
 import { z } from "zod";
-import { FORMATS, PROFILE_NAME } from "../config/profiles.js";
-import { isRunId } from "./runId.js";
+import { ADHOC_PROFILE, FORMATS, PROFILE_NAME } from "../export/layout.js";
+import { querySpecSchema } from "../partnerCenter/query.js";
+import { isRunId } from "../export/runId.js";
 
 /**
  * Attempts per job before it moves to the poison queue. Equals host.json
@@ -16,23 +17,44 @@ export const JOB_MAX_POLLING_INTERVAL_MS = 10_000;
 const TRIGGERS = ["http", "timer", "cli"] as const;
 
 /** One export job as it travels on the `export-jobs` queue. */
-export const jobMessageSchema = z.strictObject({
+const currentJobSchema = z.strictObject({
   runId: z.string().refine(isRunId, "must be a run id such as 20261124T020000Z-k3x9qa"),
   profile: PROFILE_NAME,
+  /** Whether `profile` is a configured profile or an ad-hoc folder (absent in older jobs). */
+  source: z.enum(["profile", "adhoc"]).optional(),
   trigger: z.enum(TRIGGERS),
-  filter: z.string().max(10_000).optional(),
-  groupby: z.array(z.string().max(100)).max(32).optional(),
-  aggregationLevel: z.string().max(20).optional(),
+  query: querySpecSchema,
   formats: FORMATS,
   correlationId: z.uuid(),
   /** How many times the job went back to the queue because another run of its profile held the lock. */
   lockWaits: z.number().int().min(0).max(10_000).optional(),
 });
 
-export type JobMessage = z.infer<typeof jobMessageSchema>;
+/**
+ * Jobs queued by earlier versions carry the query flat (`filter`, `groupby`, `aggregationLevel`,
+ * each optional); they are read into the nested form, so a queue that holds them drains normally.
+ */
+function upgradeLegacyJob(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value) || "query" in value) return value;
+  const { filter, groupby, aggregationLevel, ...rest } = value as Record<string, unknown>;
+  return {
+    ...rest,
+    query: { filter: filter ?? null, groupby: groupby ?? null, aggregationLevel: aggregationLevel ?? null },
+  };
+}
+
+export const jobMessageSchema = z.preprocess(upgradeLegacyJob, currentJobSchema);
+
+export type JobMessage = z.infer<typeof currentJobSchema>;
+
+/** Where the job publishes: older jobs name no source, and only `adhoc` was ad hoc then. */
+export function jobSource(message: JobMessage): "profile" | "adhoc" {
+  return message.source ?? (message.profile === ADHOC_PROFILE ? "adhoc" : "profile");
+}
 
 export class JobMessageError extends Error {
   override readonly name = "JobMessageError";
+  readonly reason = "bad_job";
   /** The run id when the message carried a readable one, so the run can be marked failed. */
   readonly runId: string | undefined;
   constructor(message: string, runId: string | undefined) {
@@ -70,6 +92,10 @@ export function decodeJobMessage(entry: unknown): JobMessage {
     );
   }
   return parsed.data;
+}
+
+export function isJobMessageError(error: unknown): error is JobMessageError {
+  return error instanceof JobMessageError;
 }
 
 function parseText(text: string): unknown {

@@ -13,8 +13,8 @@ import {
   createReadLinkSigner,
   runReadLinks,
   type ReadLinkService,
-} from "../../src/export/readLinks.js";
-import type { RunRecord } from "../../src/export/runStore.js";
+} from "../../src/runs/readLinks.js";
+import type { RunRecord } from "../../src/runs/runStore.js";
 
 /**
  * The user delegation path, which Azurite does not offer without OAuth: a fake service hands out

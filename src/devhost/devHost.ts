@@ -14,31 +14,22 @@ import { parseArgs } from "node:util";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import azureFunctions, { type HttpResponseInit, type InvocationContext, type Timer } from "@azure/functions";
 import type { DequeuedMessageItem, QueueClient } from "@azure/storage-queue";
-import { trustLocalCa } from "../config/localTrust.js";
 import { SettingsError } from "../config/settings.js";
 import {
   JOB_MAX_DEQUEUE_COUNT,
   JOB_MAX_POLLING_INTERVAL_MS,
   JOB_RETRY_DELAY_SECONDS,
-} from "../export/jobQueue.js";
+} from "../runs/jobQueue.js";
 import { appFunctions, loadAppSettings } from "../functions/app.js";
 import type { Schedule } from "../functions/ncrontab.js";
 import { PROBLEM_TYPES, problemResponse } from "../functions/problem.js";
-import {
-  createFunctionRuntime,
-  delegatedCredentialOverrides,
-  ensureRuntimeStorage,
-  type FunctionDefinition,
-  type FunctionHost,
-  type FunctionRuntime,
-  type RuntimeOptions,
-} from "../functions/runtime.js";
+import type { FunctionDefinition, FunctionHost } from "../functions/runtime.js";
 import { createLogger, type LogLevel, type LogSink, type Logger } from "../logging/logger.js";
 import { startAzurite, type AzuriteHandle } from "../simulator/azurite.js";
 import { LOCAL_CLIENT_ID, LOCAL_TENANT_ID, LOCAL_USER, startLocalCloud } from "../simulator/localCloud.js";
 import type { SimulatorServer } from "../simulator/server.js";
 import { PARTNER_CENTER_AUDIENCE } from "../simulator/tokenRegistry.js";
-import { JOB_QUEUE, createServices, type ServiceOverrides } from "../wiring/services.js";
+import { createApp, type App, type AppOptions } from "../app/app.js";
 
 const { HttpRequest, HttpResponse, InvocationContext: Context } = azureFunctions;
 
@@ -74,15 +65,15 @@ export interface DevHostOptions {
   /** Delay before a failed job is offered again (host.json visibilityTimeout). */
   readonly retryDelaySeconds?: number;
   readonly maxDequeueCount?: number;
-  readonly runtimeOptions?: RuntimeOptions;
-  readonly serviceOverrides?: ServiceOverrides;
+  /** Storage names, lock timings, a test's credential or logger. */
+  readonly appOptions?: AppOptions;
   readonly logSink?: LogSink;
 }
 
 export interface DevHost {
   /** Origin of the HTTP routes, e.g. http://127.0.0.1:7071 (routes under /api). */
   readonly url: string;
-  readonly runtime: FunctionRuntime;
+  readonly app: App;
   /** The built-in simulator's origin, when the dev host started one. */
   readonly simulatorUrl: string | undefined;
   /** Stops the routes, the worker (aborting a running export) and the timer, then what it started. */
@@ -99,7 +90,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
   };
 
   try {
-    let credential = options.serviceOverrides?.partnerCenterCredential;
+    let credential = options.appOptions?.partnerCenterCredential;
     let simulator: SimulatorServer | undefined;
     if (options.startDependencies !== false) {
       if (!env.EXPORT_STORAGE_CONNECTION_STRING && !env.EXPORT_STORAGE_ACCOUNT_URL) {
@@ -121,24 +112,21 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
 
     // With the built-in simulator the dev host hands out the tokens itself; otherwise auth settings are needed.
     const { settings, schedule } = loadAppSettings(env, { requireAuth: credential === undefined });
-    if (settings.localCaCertFile) trustLocalCa(settings.localCaCertFile);
     const sink = options.logSink ?? stdioSink;
-    const logger = options.serviceOverrides?.logger ?? createLogger(settings.logLevel, sink);
+    const logger = options.appOptions?.logger ?? createLogger(settings.logLevel, sink);
     // The built-in simulator's tokens, a test's credential, or the real delegated sign-in.
-    const services = createServices(settings, {
-      ...(credential ? {} : delegatedCredentialOverrides(logger)),
-      ...options.serviceOverrides,
+    const app = createApp(settings, {
+      ...options.appOptions,
       logger,
       ...(credential ? { partnerCenterCredential: credential } : {}),
     });
-    const runtime = createFunctionRuntime(services, options.runtimeOptions);
-    await ensureRuntimeStorage(runtime);
+    await app.ensureStorage();
 
     const shutdown = new AbortController();
     const host: FunctionHost = {
       settings,
-      runtime: () => Promise.resolve(runtime),
-      jobQueueName: options.runtimeOptions?.jobQueue ?? JOB_QUEUE,
+      app: () => Promise.resolve(app),
+      jobQueueName: app.jobQueueName,
       abortSignal: shutdown.signal,
     };
     const definitions = appFunctions(host, schedule);
@@ -151,7 +139,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
       const worker = definitions.find((d) => d.kind === "storageQueue");
       if (worker)
         loops.push(
-          pollQueue(worker, runtime.jobs.queue, runtime.jobs.poisonQueue, shutdown.signal, logger, sink, {
+          pollQueue(worker, app.jobs.queue, app.jobs.poisonQueue, shutdown.signal, logger, sink, {
             maxPollingIntervalMs: options.maxPollingIntervalMs ?? JOB_MAX_POLLING_INTERVAL_MS,
             retryDelaySeconds: options.retryDelaySeconds ?? JOB_RETRY_DELAY_SECONDS,
             maxDequeueCount: options.maxDequeueCount ?? JOB_MAX_DEQUEUE_COUNT,
@@ -178,13 +166,14 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
     let stopped: Promise<void> | undefined;
     return {
       url: server.url,
-      runtime,
+      app,
       simulatorUrl: simulator?.url,
       stop: () =>
         (stopped ??= (async () => {
           logger.info("Dev host stopping");
           shutdown.abort(new Error("the dev host is stopping"));
           await Promise.allSettled(loops);
+          await app.runs.settled(20_000);
           await cleanup();
           logger.info("Dev host stopped");
         })()),

@@ -1,9 +1,10 @@
 import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
-import { EXPORT_FORMATS } from "../config/profiles.js";
-import type { ExportFailureReason } from "./errors.js";
-import { isRunId } from "./runId.js";
+import { EXPORT_FORMATS } from "../export/layout.js";
+import type { ExportFailureReason } from "../export/errors.js";
+import { isRunId } from "../export/runId.js";
+import { querySpecSchema } from "../partnerCenter/query.js";
 
 export const RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -52,11 +53,7 @@ export const runRecordSchema = z.object({
   trigger: z.enum(["http", "timer", "cli"]),
   status: z.enum(RUN_STATUSES),
   correlationId: z.string(),
-  query: z.object({
-    filter: z.string().nullable(),
-    groupby: z.array(z.string()).nullable(),
-    aggregationLevel: z.string().nullable(),
-  }),
+  query: querySpecSchema,
   formats: z.array(z.enum(EXPORT_FORMATS)),
   queuedAt: z.string(),
   startedAt: z.string().optional(),
@@ -81,8 +78,20 @@ export type RunRecord = z.infer<typeof runRecordSchema>;
 export type RunFile = z.infer<typeof runFileSchema>;
 export type RunError = z.infer<typeof runErrorSchema>;
 
+export type RunStoreErrorReason = "exists" | "missing" | "unreadable" | "contention";
+
 export class RunStoreError extends Error {
   override readonly name = "RunStoreError";
+  constructor(
+    readonly reason: RunStoreErrorReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isRunStoreError(error: unknown): error is RunStoreError {
+  return error instanceof RunStoreError;
 }
 
 export function runBlobName(runId: string): string {
@@ -125,7 +134,7 @@ export class RunStore {
         });
     } catch (error) {
       if (isStatus(error, 409) || isStatus(error, 412))
-        throw new RunStoreError(`run ${record.runId} already exists`);
+        throw new RunStoreError("exists", `run ${record.runId} already exists`);
       throw error;
     }
     const marker = `${invertedTime(record.queuedAt)}-${record.runId}`;
@@ -147,7 +156,7 @@ export class RunStore {
   async update(runId: string, mutate: (current: RunRecord) => RunRecord | undefined): Promise<RunRecord> {
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
       const current = await this.read(runId);
-      if (!current) throw new RunStoreError(`run ${runId} has no record`);
+      if (!current) throw new RunStoreError("missing", `run ${runId} has no record`);
       const next = mutate(current.record);
       if (next === undefined) return current.record;
       const text = JSON.stringify(runRecordSchema.parse(next), null, 2);
@@ -161,7 +170,7 @@ export class RunStore {
         if (!isStatus(error, 412)) throw error;
       }
     }
-    throw new RunStoreError(`run ${runId}: too many concurrent updates`);
+    throw new RunStoreError("contention", `run ${runId}: too many concurrent updates`);
   }
 
   /** Newest runs first, of one profile or of all; at most MAX_LIST_LIMIT. */
@@ -218,7 +227,7 @@ export class RunStore {
     const text = await readText(response.readableStreamBody, MAX_RECORD_BYTES);
     const parsed = runRecordSchema.safeParse(safeJson(text));
     if (!parsed.success || !response.etag)
-      throw new RunStoreError(`run ${runId}: the stored record is not readable`);
+      throw new RunStoreError("unreadable", `run ${runId}: the stored record is not readable`);
     return { record: parsed.data, etag: response.etag };
   }
 }
@@ -244,7 +253,7 @@ async function readText(stream: NodeJS.ReadableStream | undefined, limit: number
   for await (const chunk of stream as AsyncIterable<Buffer | string>) {
     const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     size += buffer.length;
-    if (size > limit) throw new RunStoreError(`stored record is larger than ${limit} bytes`);
+    if (size > limit) throw new RunStoreError("unreadable", `stored record is larger than ${limit} bytes`);
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString("utf8");

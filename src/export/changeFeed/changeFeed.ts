@@ -1,21 +1,14 @@
 import { StringDecoder } from "node:string_decoder";
-import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
-import { z } from "zod";
-import { silentLogger, type Logger } from "../logging/logger.js";
-import { DATE_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
-import { BlockWriter } from "./blobSink.js";
-import { createCsvPageFormatter } from "./csvFormat.js";
-import { JsonArrayPages } from "./jsonFormat.js";
-import {
-  CHANGE_FEED_FORMATS,
-  changesFileName,
-  CONTENT_TYPES,
-  latestFolder,
-  MANIFEST_NAME,
-  type ChangeFeedFormat,
-} from "./layout.js";
-import { manifestFiles, type Manifest, type ManifestChanges, type ManifestFile } from "./manifest.js";
+import { silentLogger, type Logger } from "../../logging/logger.js";
+import { DATE_FIELDS, type ReferralRow } from "../../partnerCenter/fields.js";
+import { BlockWriter } from "../blobs/blockWriter.js";
+import { createCsvPageFormatter } from "../formats/csv.js";
+import { JsonArrayPages } from "../formats/json.js";
+import { CHANGE_FEED_FORMATS, changesFileName, CONTENT_TYPES, type ChangeFeedFormat } from "../layout.js";
+import { readLatestManifest, type LatestManifest } from "../latestManifest.js";
+import { sameQuery } from "../../partnerCenter/query.js";
+import { manifestFiles, type Manifest, type ManifestChanges, type ManifestFile } from "../manifest.js";
 
 /** A referral counts as "changed" when one of these differs; other fields are not compared. */
 export const COMPARED_FIELDS = ["status", ...DATE_FIELDS] as const;
@@ -455,57 +448,11 @@ function snapshotRows(
   return file.format === "json" ? jsonRows(chunks) : csvRows(chunks);
 }
 
-// ---------------------------------------------------------------------------------------------
-// The previous snapshot: the run latest/_manifest.json names.
-
-const previousManifestSchema = z.object({
-  runId: z.string(),
-  query: z.object({
-    filter: z.string().nullable(),
-    groupby: z.array(z.string()).nullable(),
-    aggregationLevel: z.string().nullable(),
-  }),
-  rowCount: z.number().int().min(0).optional(),
-  files: z.array(z.object({ path: z.string(), format: z.string() })),
-});
-
-type PreviousManifest = z.infer<typeof previousManifestSchema>;
-
-async function readLatestManifest(
-  container: ContainerClient,
-  profile: string,
-  signal: AbortSignal,
-): Promise<PreviousManifest | "missing" | "unreadable"> {
-  let body: Buffer;
-  try {
-    body = await container
-      .getBlobClient(`${latestFolder(profile)}${MANIFEST_NAME}`)
-      .downloadToBuffer(undefined, undefined, { abortSignal: signal });
-  } catch (error) {
-    if (error instanceof RestError && error.statusCode === 404) return "missing";
-    throw error;
-  }
-  try {
-    const parsed = previousManifestSchema.safeParse(JSON.parse(body.toString("utf8")));
-    return parsed.success ? parsed.data : "unreadable";
-  } catch {
-    return "unreadable";
-  }
-}
-
-function sameQuery(a: Manifest["query"], b: PreviousManifest["query"]): boolean {
-  return (
-    a.filter === b.filter &&
-    a.aggregationLevel === b.aggregationLevel &&
-    JSON.stringify(a.groupby) === JSON.stringify(b.groupby)
-  );
-}
-
 /**
  * CSV is read in preference to JSON: a third of the bytes to download, and the compared fields
  * (id, status, dates) never begin with a character the CSV's formula guard would touch.
  */
-function comparableFile(manifest: PreviousManifest): SnapshotFile | undefined {
+function comparableFile(manifest: LatestManifest): SnapshotFile | undefined {
   for (const format of ["csv", "json"] as const) {
     const file = manifest.files.find((f) => f.format === format);
     if (file) return { path: file.path, format, rowCount: manifest.rowCount ?? 0 };

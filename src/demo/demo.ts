@@ -16,7 +16,7 @@ import { startLocalCloud } from "../simulator/localCloud.js";
  * Storage code paths included). The blobs are copied to ./demo-output/ with the same paths as in
  * the container.
  */
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "main.js");
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 const OUTPUT = resolve("demo-output");
 const CONTAINER = "referrals";
 const PROFILES = [

@@ -1,0 +1,191 @@
+import type { TokenCredential } from "@azure/core-auth";
+import { DefaultAzureCredential } from "@azure/identity";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
+import { QueueServiceClient } from "@azure/storage-queue";
+import { createPartnerCenterCredential } from "../auth/credential.js";
+import { trustLocalCa } from "../config/localTrust.js";
+import type { Settings } from "../config/settings.js";
+import type { ExportEnvironment } from "../export/exporter.js";
+import { createLogger, type Logger } from "../logging/logger.js";
+import { PartnerCenterClient } from "../partnerCenter/client.js";
+import { JobQueue } from "../runs/jobQueue.js";
+import { ProfileLocks } from "../runs/profileLock.js";
+import { createReadLinkSigner, type ReadLinkSigner } from "../runs/readLinks.js";
+import { RunService } from "../runs/runService.js";
+import { RunStore } from "../runs/runStore.js";
+import { authOptionsFromSettings } from "./authOptions.js";
+
+export const RUNS_CONTAINER = "export-runs";
+export const LOCKS_CONTAINER = "export-locks";
+export const JOB_QUEUE = "export-jobs";
+
+/**
+ * The one composition root: settings in, the wired product out. The Functions entry point, the
+ * CLI, the dev host, the tests and the benchmark all build the app here, so every door runs the
+ * same run service over the same storage layout.
+ */
+export interface App {
+  readonly settings: Settings;
+  readonly logger: Logger;
+  readonly blobService: BlobServiceClient;
+  readonly queueService: QueueServiceClient;
+  readonly exportContainer: ContainerClient;
+  readonly runsContainer: ContainerClient;
+  readonly locksContainer: ContainerClient;
+  /** Queue the worker listens on (`export-jobs` in Azure). */
+  readonly jobQueueName: string;
+  readonly jobs: JobQueue;
+  readonly store: RunStore;
+  readonly locks: ProfileLocks;
+  /** Records, queues and runs exports: what every door calls. */
+  readonly runs: RunService;
+  /** Signs the status API's read links; absent while HTTP_READ_LINK_MINUTES is 0. */
+  readonly readLinks?: ReadLinkSigner;
+  /** The delegated Partner Center credential (MSAL with the token cache in Key Vault), built on first use. */
+  partnerCenterCredential(): TokenCredential;
+  /** The environment of one export run (client, container, settings) with per-run extras. */
+  exportEnvironment(extra?: Partial<ExportEnvironment>): ExportEnvironment;
+  /** Creates every container and queue when missing (Bicep creates them in Azure; Azurite starts empty). */
+  ensureStorage(): Promise<void>;
+}
+
+export interface AppOptions {
+  readonly logger?: Logger;
+  /** Replaces the delegated credential (tests, the benchmark, the dev host's built-in simulator). */
+  readonly partnerCenterCredential?: TokenCredential;
+  /** Storage names; tests and side-by-side set-ups pick their own. */
+  readonly runsContainer?: string;
+  readonly locksContainer?: string;
+  readonly jobQueue?: string;
+  readonly lockRenewIntervalMs?: number;
+  readonly lockLeaseSeconds?: number;
+  readonly lockRetryDelaySeconds?: number;
+  readonly now?: () => Date;
+}
+
+export function createApp(settings: Settings, options: AppOptions = {}): App {
+  // The simulator's local CA is trusted only in local mode (settings refuse the file otherwise).
+  if (settings.localMode && settings.localCaCertFile) trustLocalCa(settings.localCaCertFile);
+  const logger = options.logger ?? createLogger(settings.logLevel);
+
+  let blobService: BlobServiceClient;
+  let queueService: QueueServiceClient;
+  if (settings.storage.kind === "connectionString") {
+    blobService = BlobServiceClient.fromConnectionString(settings.storage.connectionString);
+    queueService = QueueServiceClient.fromConnectionString(settings.storage.connectionString);
+  } else {
+    const credential = new DefaultAzureCredential();
+    blobService = new BlobServiceClient(settings.storage.blobUrl, credential);
+    queueService = new QueueServiceClient(settings.storage.queueUrl, credential);
+  }
+  const exportContainer = blobService.getContainerClient(settings.exportContainer);
+  const runsContainer = blobService.getContainerClient(options.runsContainer ?? RUNS_CONTAINER);
+  const locksContainer = blobService.getContainerClient(options.locksContainer ?? LOCKS_CONTAINER);
+  const jobQueueName = options.jobQueue ?? JOB_QUEUE;
+
+  let credential = options.partnerCenterCredential;
+  const partnerCenterCredential = (): TokenCredential => {
+    credential ??= createPartnerCenterCredential(authOptionsFromSettings(settings, locksContainer, logger));
+    return credential;
+  };
+  const exportEnvironment = (extra: Partial<ExportEnvironment> = {}): ExportEnvironment => ({
+    client: new PartnerCenterClient({
+      baseUrl: settings.partnerCenterBaseUrl,
+      credential: partnerCenterCredential(),
+      pageSize: settings.pageSize,
+      prefetchPages: settings.prefetchPages,
+      maxRetries: settings.maxRetries,
+      logger,
+    }),
+    container: exportContainer,
+    logger,
+    csvFormulaGuard: settings.csvFormulaGuard,
+    csvBom: settings.csvBom,
+    deadlineSeconds: settings.deadlineSeconds,
+    onCountMismatch: settings.onCountMismatch,
+    ...extra,
+  });
+
+  const jobs = new JobQueue(
+    queueService.getQueueClient(jobQueueName),
+    queueService.getQueueClient(`${jobQueueName}-poison`),
+  );
+  const store = new RunStore(runsContainer);
+  const locks = new ProfileLocks(locksContainer, {
+    logger,
+    ...(options.lockRenewIntervalMs !== undefined ? { renewIntervalMs: options.lockRenewIntervalMs } : {}),
+    ...(options.lockLeaseSeconds !== undefined ? { leaseSeconds: options.lockLeaseSeconds } : {}),
+  });
+  const runs = new RunService({
+    store,
+    queue: jobs,
+    locks,
+    profiles: settings.profiles,
+    exportContainer,
+    exportEnvironment,
+    deadlineSeconds: settings.deadlineSeconds,
+    logger,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.lockRetryDelaySeconds !== undefined
+      ? { lockRetryDelaySeconds: options.lockRetryDelaySeconds }
+      : {}),
+  });
+  // One signer per process, so its user delegation key is reused across requests.
+  const readLinks =
+    settings.httpReadLinkMinutes > 0
+      ? createReadLinkSigner(blobService, exportContainer, {
+          lifetimeMinutes: settings.httpReadLinkMinutes,
+          // Azurite serves http; in Azure links are https only.
+          allowHttp: settings.localMode && new URL(blobService.url).protocol === "http:",
+          ...(options.now ? { now: options.now } : {}),
+        })
+      : undefined;
+
+  return {
+    settings,
+    logger,
+    blobService,
+    queueService,
+    exportContainer,
+    runsContainer,
+    locksContainer,
+    jobQueueName,
+    jobs,
+    store,
+    locks,
+    runs,
+    ...(readLinks ? { readLinks } : {}),
+    partnerCenterCredential,
+    exportEnvironment,
+    async ensureStorage() {
+      await Promise.all([
+        exportContainer.createIfNotExists(),
+        runsContainer.createIfNotExists(),
+        locksContainer.createIfNotExists(),
+        jobs.queue.createIfNotExists(),
+        jobs.poisonQueue.createIfNotExists(),
+      ]);
+    },
+  };
+}
+
+/** The app, built once and with its storage prepared on first use; `current` is it once built. */
+export type LazyApp = (() => Promise<App>) & { readonly current: () => App | undefined };
+
+export function lazyApp(build: () => App): LazyApp {
+  let ready: Promise<App> | undefined;
+  let built: App | undefined;
+  const get = (): Promise<App> => {
+    ready ??= (async () => {
+      const app = build();
+      await app.ensureStorage();
+      built = app;
+      return app;
+    })().catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  };
+  return Object.assign(get, { current: () => built });
+}
