@@ -31,4 +31,5 @@ export function redact(text: string): string {
 }
 
 /** Field names whose values are never shown, whatever they hold. */
-export const SECRET_KEYS = /authorization|token|secret|password|assertion|client_?secret|refresh|cookie|sig$/i;
+export const SECRET_KEYS =
+  /authorization|token|secret|password|assertion|client_?secret|refresh|cookie|sig$/i;

@@ -395,7 +395,11 @@ const cliCases: [name: string, argv: string[], message: RegExp][] = [
     ["export", "--profile", "\u001b[2J\u001b[31mowned"],
     /--profile: must be 1-63 characters/,
   ],
-  ["a 10,000-character profile", ["export", "--profile", "p".repeat(10_000)], /--profile: must be 1-63 characters/],
+  [
+    "a 10,000-character profile",
+    ["export", "--profile", "p".repeat(10_000)],
+    /--profile: must be 1-63 characters/,
+  ],
 ];
 
 describe("CLI arguments", () => {
