@@ -25,6 +25,11 @@ const BOUNDARIES = [
   forbid(["auth"], ["runs", "export", "partnerCenter"], "auth stands beside the pipeline, not on it"),
   forbid(["logging"], ["runs", "export", "partnerCenter", "auth"], "logging is a leaf"),
   forbid(
+    ["common"],
+    ["logging", "runs", "export", "partnerCenter", "auth", "config", "app", ...DOORS_AND_TOOLS],
+    "common/ holds leaf helpers that import nothing of the product",
+  ),
+  forbid(
     ["config"],
     ["app", ...DOORS_AND_TOOLS],
     "settings are read by app/ and the doors, never the other way",

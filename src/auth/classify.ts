@@ -5,7 +5,7 @@ import {
   ServerError,
 } from "@azure/msal-node";
 import { currentOperation } from "./context.js";
-import { AuthError, ConsentRequiredError } from "./errors.js";
+import { AuthError, ConsentRequiredError, isAuthError } from "./errors.js";
 
 /** Entra error codes meaning "a person must sign in again". */
 const CONSENT_ERRORS = new Set([
@@ -43,7 +43,7 @@ function entraDescription(error: MsalAuthError): string | undefined {
  * ConsentRequiredError, the rest AuthError with a reason and a message that names what to check.
  */
 export function toAuthError(error: unknown, clientId: string, authority: string): AuthError {
-  if (error instanceof AuthError) return error;
+  if (isAuthError(error)) return error;
   const context = currentOperation();
   if (context?.signal.aborted) {
     const timedOut = Date.now() >= context.deadline;

@@ -1,7 +1,7 @@
 import { isRestError } from "@azure/core-rest-pipeline";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { currentOperation } from "./context.js";
-import { AuthError } from "./errors.js";
+import { AuthError, isAuthError } from "./errors.js";
 import { resolveRetry, type AuthOptions } from "./options.js";
 
 /** Content type of the token-cache secret: MSAL's JSON cache serialization. */
@@ -111,7 +111,7 @@ export async function readSecret(
 }
 
 function keyVaultError(operation: "read" | "write", name: string, what: string, error: unknown): AuthError {
-  if (error instanceof AuthError) return error;
+  if (isAuthError(error)) return error;
   if (isRestError(error)) {
     const status = error.statusCode === undefined ? "no response" : `HTTP ${error.statusCode}`;
     const hint =

@@ -18,6 +18,6 @@ export function findCause<T extends Error>(
 }
 
 /** Cancellation as `AbortSignal` and fetch report it (a DOMException named AbortError). */
-export function isAbortError(error: unknown): error is Error {
+export function isAbortError(error: unknown): boolean {
   return error instanceof Error && error.name === "AbortError";
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { partnerCenterBaseUrl, type Cloud } from "../partnerCenter/clouds.js";
-import { QueryValidationError, validateQuery } from "../partnerCenter/query.js";
+import { isQueryValidationError, validateQuery } from "../partnerCenter/query.js";
 import type { ExportProfile } from "../runs/profiles.js";
 import { exportProfileSchema } from "./profiles.js";
 
@@ -42,12 +42,17 @@ export interface Settings {
 }
 
 export class SettingsError extends Error {
+  override readonly name = "SettingsError";
+  readonly reason = "invalid_settings";
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
     super(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-    this.name = "SettingsError";
     this.problems = problems;
   }
+}
+
+export function isSettingsError(error: unknown): error is SettingsError {
+  return error instanceof SettingsError;
 }
 
 export const DEFAULT_SCHEDULE = "0 0 2 * * *";
@@ -341,7 +346,7 @@ function parseProfiles(text: string, problems: string[]): ExportProfile[] {
         schedule: p.schedule,
       });
     } catch (error) {
-      if (error instanceof QueryValidationError) problems.push(`${at}.${error.message}`);
+      if (isQueryValidationError(error)) problems.push(`${at}.${error.message}`);
       else throw error;
     }
   });

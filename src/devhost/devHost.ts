@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import azureFunctions, { type HttpResponseInit, type InvocationContext, type Timer } from "@azure/functions";
 import type { DequeuedMessageItem, QueueClient } from "@azure/storage-queue";
-import { SettingsError } from "../config/settings.js";
+import { SettingsError, isSettingsError } from "../config/settings.js";
 import {
   JOB_MAX_DEQUEUE_COUNT,
   JOB_MAX_POLLING_INTERVAL_MS,
@@ -669,7 +669,7 @@ async function main(argv: readonly string[]): Promise<number> {
       timer: !values["no-timer"],
     });
   } catch (error) {
-    if (error instanceof SettingsError) {
+    if (isSettingsError(error)) {
       process.stderr.write(`dev: ${error.message}\n`);
       return 2;
     }

@@ -1,12 +1,13 @@
 import {
   DEFAULT_SCHEDULE,
   SettingsError,
+  isSettingsError,
   loadSettings,
   requireAuthSettings,
   type Settings,
 } from "../config/settings.js";
 import { httpExportFunctions } from "./httpExports.js";
-import { ScheduleError, parseSchedule, type Schedule } from "./ncrontab.js";
+import { isScheduleError, parseSchedule, type Schedule } from "./ncrontab.js";
 import { exportWorkerFunction } from "./queueWorker.js";
 import type { FunctionDefinition, FunctionHost } from "./runtime.js";
 import { nightlyTimerFunction } from "./timerNightly.js";
@@ -28,7 +29,7 @@ export function loadAppSettings(env: Env, options: { requireAuth?: boolean } = {
   try {
     settings = loadSettings(env);
   } catch (error) {
-    if (!(error instanceof SettingsError)) throw error;
+    if (!isSettingsError(error)) throw error;
     problems.push(...error.problems);
   }
   if (options.requireAuth !== false) {
@@ -41,7 +42,7 @@ export function loadAppSettings(env: Env, options: { requireAuth?: boolean } = {
     try {
       requireAuthSettings(auth as Settings);
     } catch (error) {
-      if (!(error instanceof SettingsError)) throw error;
+      if (!isSettingsError(error)) throw error;
       problems.push(...error.problems.filter((p) => !problems.includes(p)));
     }
   }
@@ -50,7 +51,7 @@ export function loadAppSettings(env: Env, options: { requireAuth?: boolean } = {
   try {
     schedule = parseSchedule(expression);
   } catch (error) {
-    if (!(error instanceof ScheduleError)) throw error;
+    if (!isScheduleError(error)) throw error;
     if (!problems.some((p) => p.startsWith("EXPORT_SCHEDULE")))
       problems.push(`EXPORT_SCHEDULE: ${error.message}`);
   }

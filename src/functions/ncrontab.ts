@@ -13,6 +13,11 @@ export interface Schedule {
 
 export class ScheduleError extends Error {
   override readonly name = "ScheduleError";
+  readonly reason = "invalid_schedule";
+}
+
+export function isScheduleError(error: unknown): error is ScheduleError {
+  return error instanceof ScheduleError;
 }
 
 interface FieldSpec {

@@ -1,5 +1,5 @@
 import type { InvocationContext } from "@azure/functions";
-import { JobMessageError, decodeJobMessage, type JobMessage } from "../runs/jobQueue.js";
+import { isJobMessageError, decodeJobMessage, type JobMessage } from "../runs/jobQueue.js";
 import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
 
 /** Connection setting of the queue trigger: the host's storage (identity-based in Azure). */
@@ -31,7 +31,7 @@ export async function runJob(host: FunctionHost, entry: unknown, context: Invoca
   try {
     message = decodeJobMessage(entry);
   } catch (error) {
-    if (!(error instanceof JobMessageError)) throw error;
+    if (!isJobMessageError(error)) throw error;
     // Retrying cannot fix a message nobody can read: keep it in the poison queue for a person.
     log.error("Queue message is not an export job; moved to the poison queue", {
       error: error.message,

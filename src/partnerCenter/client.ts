@@ -18,7 +18,7 @@ import {
 } from "@azure/core-rest-pipeline";
 import { PARTNER_CENTER_SCOPE, REFERRALS_PATH } from "./clouds.js";
 import {
-  EnvelopeError,
+  isEnvelopeError,
   JsonBodyReader,
   readReferralPage,
   settleBody,
@@ -109,7 +109,7 @@ interface PendingPage {
   readonly release: () => void;
 }
 
-function unexpectedPage(index: number, error: EnvelopeError, trace: PartnerCenterTrace): PartnerCenterError {
+function unexpectedPage(index: number, error: Error, trace: PartnerCenterTrace): PartnerCenterError {
   return new PartnerCenterError(
     "bad_response",
     `Partner Center sent an unexpected page ${index}: ${error.message}`,
@@ -133,7 +133,7 @@ function rowsOf(
   try {
     return page.rows(from, to);
   } catch (error) {
-    if (error instanceof EnvelopeError) throw unexpectedPage(index, error, trace);
+    if (isEnvelopeError(error)) throw unexpectedPage(index, error, trace);
     if (error instanceof SyntaxError)
       throw new PartnerCenterError(
         "bad_response",
@@ -199,7 +199,7 @@ function jsonBodyPolicy(buffers: BodyBuffers): PipelinePolicy {
       } catch (error) {
         // The per-request timeout surfaces as an AbortError, which the retry policy would rethrow
         // untried; as a RestError without a response it is retried like any lost connection.
-        if (error instanceof Error && error.name === "AbortError" && request.abortSignal?.aborted !== true)
+        if (isAbortError(error) && request.abortSignal?.aborted !== true)
           throw new RestError(`Partner Center did not answer within ${request.timeout} ms`, {
             code: "REQUEST_TIMEOUT",
             request,
@@ -283,7 +283,7 @@ function readJson(
       if (error) {
         release();
         reject(
-          error.name === "AbortError"
+          isAbortError(error)
             ? error
             : new RestError(`Error reading response as text: ${error.message}`, {
                 code: RestError.PARSE_ERROR,
@@ -603,7 +603,7 @@ export class PartnerCenterClient {
       return { page, index, skip, trace, release };
     } catch (error) {
       release();
-      if (error instanceof EnvelopeError) throw unexpectedPage(index, error, trace);
+      if (isEnvelopeError(error)) throw unexpectedPage(index, error, trace);
       throw error;
     }
   }
@@ -660,7 +660,7 @@ export class PartnerCenterClient {
   }
 
   private translateError(error: unknown, trace: PartnerCenterTrace, deadline: number): Error {
-    if (error instanceof PartnerCenterError) return error;
+    if (isPartnerCenterError(error)) return error;
     // A sign-in failure (Key Vault, token endpoint, consent) happened before Partner Center was called.
     const signIn = findCause(error, isPartnerCenterError);
     if (signIn) return signIn;
@@ -673,7 +673,7 @@ export class PartnerCenterClient {
           cause: error,
         },
       );
-    if (isAbortError(error)) return error;
+    if (isAbortError(error)) return error as Error;
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof RestError && error.code === "REQUEST_TIMEOUT")
       return new PartnerCenterError("network", `${message}, even after retries`, { trace, cause: error });

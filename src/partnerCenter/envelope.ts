@@ -8,11 +8,14 @@ export interface ReferralPage {
   readonly totalCount?: number;
 }
 
+/** A page whose body is not the analytics envelope (or a bare array of rows). */
 export class EnvelopeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "EnvelopeError";
-  }
+  override readonly name = "EnvelopeError";
+  readonly reason = "bad_envelope";
+}
+
+export function isEnvelopeError(error: unknown): error is EnvelopeError {
+  return error instanceof EnvelopeError;
 }
 
 const rowSchema = z.record(z.string(), z.unknown());

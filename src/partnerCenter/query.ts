@@ -23,6 +23,7 @@ export type QueryField = "filter" | "groupby" | "aggregationLevel";
 /** A query parameter the product refuses before any network call; the message starts with the field. */
 export class QueryValidationError extends Error {
   override readonly name = "QueryValidationError";
+  readonly reason = "invalid_query";
   readonly field: QueryField;
   /** The message without the leading `field: `. */
   readonly detail: string;

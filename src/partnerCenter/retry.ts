@@ -1,4 +1,5 @@
 import type { PipelineResponse, RestError, RetryModifiers, RetryStrategy } from "@azure/core-rest-pipeline";
+import { isAbortError } from "../common/errorChain.js";
 
 export interface RetryTuning {
   /** First backoff step; doubles per attempt, with full jitter. */
@@ -66,7 +67,7 @@ export function partnerCenterRetryStrategy(tuning: RetryTuning): RetryStrategy {
 }
 
 function isTransientError(error: RestError): boolean {
-  if (error.name === "AbortError") return false;
+  if (isAbortError(error)) return false;
   // A response that arrived but whose body was cut or malformed is worth another try.
   if (error.code === "INVALID_RESPONSE_BODY") return true;
   // No response at all: reset, refused, timed out, socket hang up.

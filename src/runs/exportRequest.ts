@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ADHOC_PROFILE, FORMATS, PROFILE_NAME, type ExportFormat } from "../export/layout.js";
-import { QueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
+import { isQueryValidationError, validateQuery, type ValidatedQuery } from "../partnerCenter/query.js";
 import type { ExportProfile } from "./profiles.js";
 
 /**
@@ -95,7 +95,7 @@ export function resolveExportRequest(
     try {
       check();
     } catch (error) {
-      if (!(error instanceof QueryValidationError)) throw error;
+      if (!isQueryValidationError(error)) throw error;
       errors.push({ field: error.field, message: error.detail });
     }
   };

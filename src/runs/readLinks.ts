@@ -60,6 +60,11 @@ export interface ReadLinkOptions {
 
 export class ReadLinkError extends Error {
   override readonly name = "ReadLinkError";
+  readonly reason = "signing_failed";
+}
+
+export function isReadLinkError(error: unknown): error is ReadLinkError {
+  return error instanceof ReadLinkError;
 }
 
 /** Signs SAS query strings for the given values. */

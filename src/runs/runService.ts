@@ -533,7 +533,7 @@ export class RunService {
       latest === "unreadable"
         ? "a snapshot this export cannot read"
         : latest.source === "profile"
-          ? `profile '${folder}''s snapshot (run ${latest.runId})`
+          ? `the snapshot of profile '${folder}' (run ${latest.runId})`
           : latest.source === undefined && !sameQuery(latest.query, query)
             ? `another query's snapshot (run ${latest.runId})`
             : undefined;
