@@ -33,5 +33,7 @@ export {
   type AuthCodeConsentOptions,
 } from "./consent.js";
 export { getAuthStatus, type AuthStatusReport, type TokenCheck } from "./status.js";
-export { consoleAuthLogger, redact, type AuthLogger, type AuthLogLevel } from "./logging.js";
+export { consoleAuthLogger, type AuthLogger, type AuthLogLevel } from "./logging.js";
+/** Kept here for callers of the auth module; the one redaction lives in common/. */
+export { redact } from "../common/redact.js";
 export { TOKEN_CACHE_CONTENT_TYPE, type TokenCacheTags } from "./keyVaultStore.js";

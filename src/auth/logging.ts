@@ -1,4 +1,5 @@
 import { LogLevel, type NodeSystemOptions } from "@azure/msal-node";
+import { redact } from "../common/redact.js";
 
 type LoggerOptions = NonNullable<NodeSystemOptions["loggerOptions"]>;
 
@@ -17,24 +18,6 @@ export const consoleAuthLogger: AuthLogger = {
     if (RANK[level] <= RANK.warning) console.error(`[auth] ${level}: ${message}`);
   },
 };
-
-/**
- * Last line of defence for log text: masks anything shaped like a bearer token, JWT, refresh token or
- * secret parameter, in case a library ever puts one in a message.
- */
-export function redact(text: string): string {
-  return text
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi, "$1 [redacted]")
-    .replace(/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g, "[redacted-jwt]")
-    .replace(
-      /\b(refresh_token|access_token|id_token|client_secret|client_assertion|code_verifier|code|device_code|assertion)=[^&\s"']+/gi,
-      "$1=[redacted]",
-    )
-    .replace(
-      /("(?:refresh_token|access_token|id_token|client_secret|secret|value)"\s*:\s*)"[^"]*"/gi,
-      '$1"[redacted]"',
-    );
-}
 
 /** Writes through `logger` after redaction, filtering by level. */
 export function scopedLogger(logger: AuthLogger, minimum: AuthLogLevel = "verbose"): AuthLogger {

@@ -5,7 +5,7 @@ import { PROFILE_NAME } from "../export/layout.js";
 import { runReadLinks, type RunReadLinks } from "../runs/readLinks.js";
 import { isRunId } from "../export/runId.js";
 import { exportRequestSchema, resolveExportRequest } from "../runs/exportRequest.js";
-import { MAX_LIST_LIMIT, type RunRecord } from "../runs/runStore.js";
+import { MAX_LIST_LIMIT, redactRunTexts, type RunRecord } from "../runs/runStore.js";
 import type { Logger } from "../logging/logger.js";
 import { PROBLEM_TYPES, invalidRequest, jsonResponse, problemResponse, type FieldError } from "./problem.js";
 import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
@@ -211,10 +211,12 @@ async function listExports(host: FunctionHost, request: HttpRequest): Promise<Ht
 
 /** The public shape of a run: status, timings, result and error; with `links`, each file's read link. */
 export function runView(
-  run: RunRecord,
+  stored: RunRecord,
   container: { getBlobClient(name: string): { url: string } },
   links?: RunReadLinks,
 ): Record<string, unknown> {
+  // Records are redacted when written; one written by an older version may not be.
+  const run = redactRunTexts(stored);
   return {
     runId: run.runId,
     profile: run.profile,

@@ -1,4 +1,5 @@
 import type { HttpResponseInit } from "@azure/functions";
+import { redact } from "../common/redact.js";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -29,12 +30,23 @@ export interface Problem {
   readonly [extension: string]: unknown;
 }
 
-/** An RFC 9457 problem details response. */
+/**
+ * An RFC 9457 problem details response. Its texts are redacted: they can quote what the caller
+ * sent (a JSON parse error quotes the body) or what a run recorded.
+ */
 export function problemResponse(problem: Problem, headers: Record<string, string> = {}): HttpResponseInit {
+  const { detail, errors } = problem;
+  const shown: Problem = {
+    ...problem,
+    detail: redact(detail),
+    ...(errors
+      ? { errors: errors.map((e) => ({ field: redact(e.field), message: redact(e.message) })) }
+      : {}),
+  };
   return {
     status: problem.status,
     headers: { "content-type": PROBLEM_CONTENT_TYPE, "cache-control": "no-store", ...headers },
-    body: JSON.stringify(problem),
+    body: JSON.stringify(shown),
   };
 }
 

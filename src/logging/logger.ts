@@ -1,3 +1,5 @@
+import { redact, SECRET_KEYS } from "../common/redact.js";
+
 export type LogLevel = "error" | "warn" | "info" | "debug";
 export type LogFields = Readonly<Record<string, unknown>>;
 
@@ -11,22 +13,6 @@ export interface Logger {
 }
 
 const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
-
-const SECRET_KEYS = /authorization|token|secret|password|assertion|client_?secret|refresh|cookie|sig$/i;
-
-/**
- * Last line of defence against leaking credentials into logs: bearer values, JWT-shaped
- * strings and credential-looking query parameters are masked wherever they appear.
- */
-export function redact(text: string): string {
-  return text
-    .replace(/(bearer\s+)[A-Za-z0-9\-._~+/]+=*/gi, "$1[redacted]")
-    .replace(/eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, "[redacted-jwt]")
-    .replace(
-      /((?:access_token|refresh_token|id_token|client_secret|client_assertion|code|sig|secret)=)[^&\s"']+/gi,
-      "$1[redacted]",
-    );
-}
 
 function sanitize(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return redact(value);

@@ -1,6 +1,7 @@
 import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
+import { redact } from "../common/redact.js";
 import { EXPORT_FORMATS } from "../export/layout.js";
 import type { ExportFailureReason } from "../export/errors.js";
 import { isRunId } from "../export/runId.js";
@@ -116,15 +117,29 @@ export function isActiveRun(record: RunRecord, now: Date): boolean {
 }
 
 /**
+ * The record with its free texts redacted: an error message may quote an upstream error body, and
+ * that body may echo the request's credentials. Everything a user reads of a run comes from here.
+ */
+export function redactRunTexts(record: RunRecord): RunRecord {
+  const { error, lastError, warnings } = record;
+  return {
+    ...record,
+    ...(error ? { error: { ...error, message: redact(error.message) } } : {}),
+    ...(lastError ? { lastError: { ...lastError, message: redact(lastError.message) } } : {}),
+    ...(warnings ? { warnings: warnings.map(redact) } : {}),
+  };
+}
+
+/**
  * Run status kept in blobs so every instance (and the CLI) sees the same state: one JSON
  * record per run plus empty marker blobs whose names sort newest first, for bounded listings.
  */
 export class RunStore {
   constructor(readonly container: ContainerClient) {}
 
-  /** Writes a new run's record and its listing markers; fails if the run id exists. */
+  /** Writes a new run's record (texts redacted) and its listing markers; fails if the run id exists. */
   async create(record: RunRecord): Promise<void> {
-    const text = JSON.stringify(runRecordSchema.parse(record), null, 2);
+    const text = JSON.stringify(runRecordSchema.parse(redactRunTexts(record)), null, 2);
     try {
       await this.container
         .getBlockBlobClient(runBlobName(record.runId))
@@ -157,8 +172,10 @@ export class RunStore {
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
       const current = await this.read(runId);
       if (!current) throw new RunStoreError("missing", `run ${runId} has no record`);
-      const next = mutate(current.record);
-      if (next === undefined) return current.record;
+      const mutated = mutate(current.record);
+      if (mutated === undefined) return current.record;
+      // Redacted on every write, whoever the writer: the caller gets back what was stored.
+      const next = redactRunTexts(mutated);
       const text = JSON.stringify(runRecordSchema.parse(next), null, 2);
       try {
         await this.container.getBlockBlobClient(runBlobName(runId)).upload(text, Buffer.byteLength(text), {

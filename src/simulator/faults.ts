@@ -1,8 +1,8 @@
 /**
  * Fault injection for the Partner Center simulator. A spec is comma-separated rules `KIND[:ARG]@WHEN`:
  *
- * - KIND: `429` (ARG = Retry-After seconds, default 1; `429:none` sends no Retry-After), `500`, `502`,
- *   `503`, `504`, `reset` (socket destroyed mid-body), `truncate` (200 with half a JSON body),
+ * - KIND: `429` (ARG = Retry-After seconds, default 1; `429:none` sends no Retry-After), `400`, `500`,
+ *   `502`, `503`, `504`, `reset` (socket destroyed mid-body), `truncate` (200 with half a JSON body),
  *   `slow` (ARG = extra delay in ms, default 1000), `short` (fewer rows than asked, TotalCount intact).
  * - WHEN: `N` (request N), `N-M` (requests N..M), `*` (every request), `P%` (each request with
  *   probability P, drawn from a seeded generator so runs repeat).
@@ -10,7 +10,7 @@
  * Requests are counted from 1 per plan. When several rules match a request, the first one listed wins.
  */
 
-export type HttpFaultStatus = "500" | "502" | "503" | "504";
+export type HttpFaultStatus = "400" | "500" | "502" | "503" | "504";
 
 export type Fault =
   | { readonly kind: "429"; readonly retryAfterSeconds: number | undefined }
@@ -73,6 +73,7 @@ function parseFault(rule: string, kind: string, arg: string | undefined): Fault 
       }
       return { kind, retryAfterSeconds: seconds };
     }
+    case "400":
     case "500":
     case "502":
     case "503":
@@ -92,7 +93,10 @@ function parseFault(rule: string, kind: string, arg: string | undefined): Fault 
       return { kind, delayMs: ms };
     }
     default:
-      throw bad(rule, `unknown kind '${kind}' (use 429, 500, 502, 503, 504, reset, truncate, slow, short)`);
+      throw bad(
+        rule,
+        `unknown kind '${kind}' (use 429, 400, 500, 502, 503, 504, reset, truncate, slow, short)`,
+      );
   }
 }
 

@@ -9,7 +9,7 @@ import {
   type ValidatedQuery,
 } from "../partnerCenter/query.js";
 import type { Dataset, Referral } from "./dataset.js";
-import { parseFaultSpec, type Fault, type FaultPlan } from "./faults.js";
+import { parseFaultSpec, type Fault, type FaultPlan, type HttpFaultStatus } from "./faults.js";
 import { compileFilter, matchesFilter } from "./filterEval.js";
 import { createGrouper, groupRows, type GroupRow } from "./grouping.js";
 import { sendJson } from "./server.js";
@@ -28,6 +28,8 @@ export interface PartnerCenterRouteOptions {
   /** Fault spec (see faults.ts); request numbers count from 1. */
   readonly faults?: string;
   readonly faultSeed?: number;
+  /** JSON bodies that replace a status fault's usual one: an error that echoes the request, say. */
+  readonly faultBodies?: Partial<Record<HttpFaultStatus, unknown>>;
   /**
    * Time from a referrals request's arrival to its response, as a remote service would take it:
    * the simulator's own work on the page happens within it, not on top of it.
@@ -169,6 +171,7 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
   const latencyMs = options.latencyMs ?? 0;
   const defaultTop = options.defaultTop ?? MAX_TOP;
   const faultSeed = options.faultSeed ?? 1;
+  const faultBodies: Partial<Record<Fault["kind"], unknown>> = options.faultBodies ?? {};
   const groupingExtras = {
     ...(options.countField !== undefined ? { countField: options.countField } : {}),
     ...(options.countAsString !== undefined ? { countAsString: options.countAsString } : {}),
@@ -328,6 +331,11 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
   };
 
   const sendFault = (res: ServerResponse, fault: Fault, headers: Record<string, string>): boolean => {
+    const custom = faultBodies[fault.kind];
+    if (custom !== undefined) {
+      sendJson(res, Number(fault.kind), custom, headers);
+      return true;
+    }
     switch (fault.kind) {
       case "429": {
         const seconds = fault.retryAfterSeconds;
@@ -346,6 +354,9 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
         );
         return true;
       }
+      case "400":
+        sendJson(res, 400, errorBody("BadRequest", "The request is not valid."), headers);
+        return true;
       case "500":
         sendJson(res, 500, errorBody("InternalServerError", "An unexpected error occurred."), headers);
         return true;
