@@ -5,16 +5,14 @@ import type { PartnerCenterClient, PagingStats } from "../partnerCenter/client.j
 import { REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
 import { toQuerySpec, type ValidatedQuery } from "../partnerCenter/query.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
-import { BlockWriter, type WrittenBlob } from "./blobs/blockWriter.js";
 import { ChangeFeed } from "./changeFeed/changeFeed.js";
-import { createCsvPageFormatter } from "./formats/csv.js";
 import { ExportError, toExportError } from "./errors.js";
+import type { FormatWriter } from "./formats/formatWriter.js";
+import { openFormatWriter } from "./formats/openFormatWriter.js";
 import { IdTracker } from "./idTracker.js";
-import { JsonArrayPages } from "./formats/json.js";
-import { CONTENT_TYPES, dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
+import { dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
 import { manifestFiles, type Manifest, type ManifestFile, type Trigger } from "./manifest.js";
 import { findCountField, normalizeGroupRow, normalizeReferral } from "./normalize.js";
-import { ParquetPages } from "./formats/parquet.js";
 import { publishLatest } from "./publish.js";
 import { snapshotDateOf } from "./runId.js";
 import { describeColumns, writeSchemaFile, type ColumnSchema } from "./schema.js";
@@ -56,24 +54,6 @@ export interface ExportResult {
   readonly manifestPath: string;
 }
 
-interface FormatSink {
-  readonly format: ExportFormat;
-  readonly path: string;
-  /** Turns a page of rows into the file's text. */
-  readonly formatter: {
-    format(rows: readonly ReferralRow[], write: (text: string) => void): void;
-    end(write: (text: string) => void): void | Promise<void>;
-    /** An encoder working beside the export (Parquet): resolves when it has room for more. */
-    ready?(): Promise<void>;
-    /** Stops such an encoder when the run fails. */
-    close?(): void;
-  };
-  /** Where the formatter writes: straight into the blob's blocks (Parquet: its encoder, whose bytes `take` hands over). */
-  readonly text: { readonly append: (text: string) => void; take(): readonly Uint8Array[] };
-  readonly writer: BlockWriter;
-  readonly upload: Promise<WrittenBlob>;
-}
-
 const MAX_REQUEST_IDS = 1_000;
 const MAX_DROPPED_FIELDS = 100;
 /**
@@ -86,7 +66,7 @@ const SLICE_ROWS = 100;
 const YIELD_EVERY_ROWS = 1_000;
 
 /**
- * Runs one export: pages from Partner Center stream through CSV/JSON into the run's
+ * Runs one export: pages from Partner Center stream through CSV/JSON/Parquet into the run's
  * folder, the manifest is written last, and only then is `latest/` updated. Any failure
  * removes what the run wrote and leaves `latest/` as it was.
  */
@@ -105,7 +85,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   const abort = new AbortController();
   const signal = env.abortSignal ? AbortSignal.any([env.abortSignal, abort.signal]) : abort.signal;
 
-  let sinks: FormatSink[] = [];
+  let writers: FormatWriter[] = [];
   let columns: string[] = [];
   let schema: ColumnSchema[] = [];
   let changeFeed: ChangeFeed | undefined;
@@ -155,7 +135,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
           columns = [...REFERRAL_FIELDS];
         }
         schema = describeColumns(columns, { grouped, countField });
-        sinks = openSinks(job, env, folder, schema, signal);
+        writers = openWriters(job, env, folder, schema, signal);
       }
       if (requestIds.length < MAX_REQUEST_IDS && page.trace.requestId) requestIds.push(page.trace.requestId);
       // A slice of rows at a time is parsed, normalised and rendered by every format, so rows never
@@ -180,22 +160,18 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         }
         rowCount += rows.length;
         if (changeFeed) await changeFeed.add(rows);
-        for (const sink of sinks) sink.formatter.format(rows, sink.text.append);
+        for (const writer of writers) writer.write(rows);
       }
-      for (const sink of sinks) for (const chunk of sink.text.take()) sink.writer.appendBytes(chunk);
-      // A page at a time, wait until each file has no more blocks on their way than it may have,
-      // and each encoder no more row groups; a failed upload or encoder rejects here. (Not raced
-      // against the uploads' own promises: those stay pending for the run, and every race would
-      // leave a reaction on them.)
-      await Promise.all(sinks.map(async (s) => Promise.all([s.writer.ready(), s.formatter.ready?.()])));
+      // A page at a time, hand each file's bytes to its blob and wait until each file has no more
+      // blocks on their way than it may have, and each encoder no more row groups; a failed upload
+      // or encoder rejects here. (Not raced against the uploads' own promises: those stay pending
+      // for the run, and every race would leave a reaction on them.)
+      await Promise.all(writers.map(async (w) => w.flush()));
       env.onProgress?.({ pages: stats.pages, rows: rowCount, elapsedMs: Date.now() - startedAt.getTime() });
     }
-    for (const sink of sinks) {
-      await sink.formatter.end(sink.text.append);
-      for (const chunk of sink.text.take()) sink.writer.appendBytes(chunk);
-      sink.writer.finish().catch(() => undefined); // its outcome is sink.upload
-    }
-    const written = await Promise.all(sinks.map((s) => s.upload));
+    // One file after another (an encoder finishes its last row group first); the commits overlap.
+    for (const writer of writers) await writer.end();
+    const written = await Promise.all(writers.map((w) => w.result));
 
     const warnings: string[] = [];
     const countMatches =
@@ -219,8 +195,8 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       for (const w of warnings) logger.warn(w);
     }
 
-    const files: ManifestFile[] = manifestFiles(sinks, written, rowCount);
-    if (sinks.length === 0) {
+    const files: ManifestFile[] = manifestFiles(writers, written, rowCount);
+    if (writers.length === 0) {
       // Not even a first page: cannot happen without an error, but never publish nothing.
       throw new ExportError("upstream", "Partner Center returned no page");
     }
@@ -269,11 +245,8 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   } catch (error) {
     abort.abort();
     // Destroying with an error makes the uploads reject, so no block list is ever committed.
-    for (const sink of sinks) {
-      sink.formatter.close?.();
-      sink.writer.abort(new Error("export aborted"));
-    }
-    await Promise.allSettled(sinks.map((s) => s.upload));
+    for (const writer of writers) writer.abort(new Error("export aborted"));
+    await Promise.allSettled(writers.map((w) => w.result));
     await changeFeed?.cancel();
     const failure = toExportError(error);
     logger.error("Export failed", { reason: failure.reason, error: failure.message });
@@ -282,28 +255,22 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   }
 }
 
-function openSinks(
+function openWriters(
   job: ExportJob,
   env: ExportEnvironment,
   folder: string,
   schema: readonly ColumnSchema[],
   signal: AbortSignal,
-): FormatSink[] {
-  const columns = schema.map((c) => c.name);
-  return job.formats.map((format) => {
-    const path = `${folder}${dataFileName(format)}`;
-    const parquet = format === "parquet" ? new ParquetPages({ columns: schema }) : undefined;
-    const formatter =
-      parquet ??
-      (format === "csv"
-        ? createCsvPageFormatter({ columns, formulaGuard: env.csvFormulaGuard, bom: env.csvBom })
-        : new JsonArrayPages());
-    const writer = new BlockWriter(env.container.getBlockBlobClient(path), CONTENT_TYPES[format], {
-      abortSignal: signal,
-    });
-    const text = parquet ?? { append: writer.append, take: (): readonly Uint8Array[] => [] };
-    return { format, path, formatter, text, writer, upload: writer.result };
-  });
+): FormatWriter[] {
+  return job.formats.map((format) =>
+    openFormatWriter(format, schema, {
+      container: env.container,
+      path: `${folder}${dataFileName(format)}`,
+      signal,
+      csvFormulaGuard: env.csvFormulaGuard,
+      csvBom: env.csvBom,
+    }),
+  );
 }
 
 /** Best effort: a failed run should leave nothing behind, but a failed delete must not hide the real error. */

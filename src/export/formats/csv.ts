@@ -1,5 +1,7 @@
 import { stringify, type Stringifier } from "csv-stringify";
 import { stringify as stringifySync } from "csv-stringify/sync";
+import type { FormatWriter, FormatWriterOptions } from "./formatWriter.js";
+import { TextFileWriter } from "./textFileWriter.js";
 
 /** Prefixes a quote so Excel and friends show the text instead of running it (OWASP advice). */
 export function guardFormula(value: string): string {
@@ -121,4 +123,13 @@ export function createCsvPageFormatter(options: CsvOptions): CsvPageFormatter {
     },
     end,
   };
+}
+
+/** A CSV file of a run, rendered a page at a time into its blob. */
+export function openCsvFile(columns: readonly string[], options: FormatWriterOptions): FormatWriter {
+  return new TextFileWriter(
+    "csv",
+    createCsvPageFormatter({ columns, formulaGuard: options.csvFormulaGuard, bom: options.csvBom }),
+    options,
+  );
 }

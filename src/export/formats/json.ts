@@ -1,4 +1,6 @@
 import { Transform, type TransformCallback } from "node:stream";
+import type { FormatWriter, FormatWriterOptions } from "./formatWriter.js";
+import { TextFileWriter } from "./textFileWriter.js";
 
 /**
  * Streams objects out as one JSON array, one row per line, without ever holding the
@@ -41,4 +43,9 @@ export class JsonArrayPages {
   end(write: (text: string) => void): void {
     write(this.first ? "[]\n" : "\n]\n");
   }
+}
+
+/** A JSON file of a run, rendered a page at a time into its blob. */
+export function openJsonFile(options: FormatWriterOptions): FormatWriter {
+  return new TextFileWriter("json", new JsonArrayPages(), options);
 }

@@ -1,12 +1,10 @@
 import { Worker } from "node:worker_threads";
-import type {
-  EncoderData,
-  EncoderReply,
-  EncoderRequest,
-  PackedColumn,
-  SchemaElement,
-} from "./parquetMessages.js";
+import { BlockWriter, type WrittenBlob } from "../blobs/blockWriter.js";
+import { CONTENT_TYPES } from "../layout.js";
 import type { ColumnSchema } from "../schema.js";
+import type { FormatRow, FormatWriter, FormatWriterOptions } from "./formatWriter.js";
+import { builder, converter, schemaElement, type ColumnBuilder, type Converter } from "./parquetColumns.js";
+import type { EncoderData, EncoderReply, EncoderRequest } from "./parquetMessages.js";
 
 /**
  * Rows per row group: one Partner Center page. The encoder holds each column of a group several
@@ -41,142 +39,12 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
-function schemaElement(column: ColumnSchema): SchemaElement {
-  const repetition_type = column.nullable ? "OPTIONAL" : "REQUIRED";
-  switch (column.type) {
-    case "timestamp":
-      // Instants in UTC: readers show TIMESTAMP WITH TIME ZONE (DuckDB) / TimestampType (Spark).
-      return {
-        name: column.name,
-        type: "INT64",
-        converted_type: "TIMESTAMP_MILLIS",
-        logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MILLIS" },
-        repetition_type,
-      };
-    case "int64":
-      // Plain INT64 is a signed 64-bit integer to every reader.
-      return { name: column.name, type: "INT64", repetition_type };
-    case "string":
-      return {
-        name: column.name,
-        type: "BYTE_ARRAY",
-        converted_type: "UTF8",
-        logical_type: { type: "STRING" },
-        repetition_type,
-      };
-  }
-}
-
-type Converter = (value: unknown) => string | number | bigint | null;
-
-function fail(column: ColumnSchema, value: unknown): never {
-  const text = typeof value === "string" ? `'${value}'` : JSON.stringify(value);
-  throw new TypeError(`Parquet column '${column.name}' (${column.type}) cannot hold ${text}`);
-}
-
-function toText(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
-  if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
-  // Objects as JSON, as the CSV writes them.
-  return typeof v === "object" ? JSON.stringify(v) : null;
-}
-
-function converter(column: ColumnSchema): Converter {
-  switch (column.type) {
-    case "string":
-      return toText;
-    case "timestamp":
-      return (v) => {
-        if (v === null || v === undefined) return null;
-        // Rows are normalised before they get here, so dates are RFC 3339 UTC text.
-        const ms = typeof v === "string" ? Date.parse(v) : Number.NaN;
-        return Number.isNaN(ms) ? fail(column, v) : ms;
-      };
-    case "int64":
-      return (v) => {
-        if (v === null || v === undefined) return null;
-        if (typeof v === "bigint") return v;
-        if (typeof v === "number" && Number.isSafeInteger(v)) return BigInt(v);
-        if (typeof v === "string" && /^-?\d{1,19}$/.test(v)) return BigInt(v);
-        return fail(column, v);
-      };
-  }
-}
-
-/** Collects one column of a row group in the form it crosses to the encoder in. */
-interface ColumnBuilder {
-  add(value: string | number | bigint | null, at: number): void;
-  pack(rows: number): { column: PackedColumn; transfer: ArrayBuffer[] };
-}
-
-function builder(column: ColumnSchema, size: number): ColumnBuilder {
-  switch (column.type) {
-    case "string": {
-      // UTF-8 straight into a buffer of the group's own (never a pooled one: it is handed over).
-      let bytes = Buffer.allocUnsafeSlow(64 * 1024);
-      let used = 0;
-      const lengths = new Int32Array(size).fill(-1);
-      return {
-        add(value, at) {
-          if (value === null) return;
-          const text = value as string;
-          if (used + text.length * 3 > bytes.length) {
-            const grown = Buffer.allocUnsafeSlow(Math.max(bytes.length * 2, used + text.length * 3));
-            bytes.copy(grown, 0, 0, used);
-            bytes = grown;
-          }
-          const n = bytes.write(text, used, "utf8");
-          used += n;
-          lengths[at] = n;
-        },
-        pack: (rows) => {
-          const part = rows === size ? lengths : lengths.slice(0, rows);
-          const text = new Uint8Array(bytes.buffer, 0, used);
-          return {
-            column: { kind: "string", bytes: text, lengths: part },
-            transfer: [bytes.buffer, part.buffer],
-          };
-        },
-      };
-    }
-    case "timestamp": {
-      const millis = new Float64Array(size).fill(Number.NaN);
-      return {
-        add(value, at) {
-          if (value !== null) millis[at] = value as number;
-        },
-        pack: (rows) => {
-          const part = rows === size ? millis : millis.slice(0, rows);
-          return { column: { kind: "timestamp", millis: part }, transfer: [part.buffer] };
-        },
-      };
-    }
-    case "int64": {
-      const values = new BigInt64Array(size);
-      const present = new Uint8Array(size);
-      return {
-        add(value, at) {
-          if (value === null) return;
-          values[at] = value as bigint;
-          present[at] = 1;
-        },
-        pack: (rows) => {
-          const v = rows === size ? values : values.slice(0, rows);
-          const p = rows === size ? present : present.slice(0, rows);
-          return { column: { kind: "int64", values: v, present: p }, transfer: [v.buffer, p.buffer] };
-        },
-      };
-    }
-  }
-}
-
 /**
  * Renders a Parquet file a page of rows at a time. Rows are held column by column until a row
  * group fills up; the group then goes to the encoder's thread (parquetWorker.ts), whose bytes come
- * back in file order and wait in `take()` until the caller sends them on. Shaped like the text
- * formats' page formatters, plus `ready()` (at most two groups are with the encoder) and an
- * asynchronous `end()`; `close()` stops the encoder when a run is abandoned.
+ * back in file order and wait in `take()` until the caller sends them on (ParquetFileWriter, below).
+ * Shaped like the text formats' page formatters, plus `ready()` (at most two groups are with the
+ * encoder) and an asynchronous `end()`; `close()` stops the encoder when a run is abandoned.
  */
 export class ParquetPages {
   private readonly columns: readonly ColumnSchema[];
@@ -310,4 +178,58 @@ export class ParquetPages {
     for (const pending of this.replies.splice(0)) pending.reject(error);
     void this.worker.terminate();
   }
+}
+
+/**
+ * A Parquet file of a run: rows go to its ParquetPages, whose encoded bytes are handed to the blob
+ * at each page boundary; a flush then waits for the uploads and for the encoder.
+ */
+class ParquetFileWriter implements FormatWriter {
+  readonly format = "parquet";
+  readonly path: string;
+  readonly result: Promise<WrittenBlob>;
+  private readonly pages: ParquetPages;
+  private readonly blob: BlockWriter;
+
+  constructor(columns: readonly ColumnSchema[], options: FormatWriterOptions) {
+    this.path = options.path;
+    this.pages = new ParquetPages({ columns });
+    this.blob = new BlockWriter(options.container.getBlockBlobClient(options.path), CONTENT_TYPES.parquet, {
+      abortSignal: options.signal,
+    });
+    this.result = this.blob.result;
+  }
+
+  write(rows: readonly FormatRow[]): void {
+    this.pages.format(rows);
+  }
+
+  async flush(): Promise<void> {
+    this.send();
+    await Promise.all([this.blob.ready(), this.pages.ready()]);
+  }
+
+  async end(): Promise<void> {
+    await this.pages.end();
+    this.send();
+    this.blob.finish().catch(() => undefined); // its outcome is this.result
+  }
+
+  abort(error: Error): void {
+    this.pages.close();
+    this.blob.abort(error);
+  }
+
+  /** Hands the bytes encoded so far to the blob. */
+  private send(): void {
+    for (const chunk of this.pages.take()) this.blob.appendBytes(chunk);
+  }
+}
+
+/** A Parquet file of a run, its columns typed by the schema. */
+export function openParquetFile(
+  columns: readonly ColumnSchema[],
+  options: FormatWriterOptions,
+): FormatWriter {
+  return new ParquetFileWriter(columns, options);
 }

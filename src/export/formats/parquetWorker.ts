@@ -1,6 +1,6 @@
 /**
  * The Parquet encoder's thread. The encoder makes kilobytes of short-lived garbage per row; in a
- * worker with a small heap of its own (see parquetFormat.ts) that garbage is collected within a
+ * worker with a small heap of its own (see parquet.ts) that garbage is collected within a
  * few row groups instead of piling up in the exporter's heap, and the encoding runs beside the
  * exporter's own work rather than in turn with it.
  *
