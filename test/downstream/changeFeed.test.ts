@@ -1,13 +1,11 @@
 import { parse } from "csv-parse/sync";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  CHANGE_COLUMNS,
-  COMPARED_FIELDS,
-  csvRecords,
-  jsonArrayObjects,
-} from "../../src/export/changeFeed/changeFeed.js";
+import { COMPARED_FIELDS } from "../../src/export/changeFeed/compared.js";
+import { CHANGE_COLUMNS } from "../../src/export/changeFeed/feedWriter.js";
 import { createCsvPageFormatter } from "../../src/export/formats/csv.js";
+import { csvRecords } from "../../src/export/formats/csvReader.js";
+import { jsonArrayObjects } from "../../src/export/formats/jsonReader.js";
 import type { Manifest } from "../../src/export/manifest.js";
 import type { Referral } from "../../src/simulator/dataset.js";
 import { readAll, startExportFixture, type ExportFixture } from "../support/exportFixture.js";

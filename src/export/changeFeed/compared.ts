@@ -1,0 +1,41 @@
+import { DATE_FIELDS } from "../../partnerCenter/fields.js";
+
+/** A referral counts as "changed" when one of these differs; other fields are not compared. */
+export const COMPARED_FIELDS = ["status", ...DATE_FIELDS] as const;
+
+/** Status and dates of one referral, in COMPARED_FIELDS order. */
+export type Compared = readonly (string | null)[];
+
+/** Where the dates start in Compared (the status comes first). */
+export const DATE_OFFSET = 1;
+
+/** A field as the feed compares and writes it: text, or null when empty. */
+export function fieldText(value: unknown): string | null {
+  if (value === null || value === undefined || value === "") return null;
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** The compared fields of a row. */
+export function comparedOf(row: Readonly<Record<string, unknown>>): Compared {
+  return COMPARED_FIELDS.map((field) => fieldText(row[field]));
+}
+
+/** How the product writes a date (toRfc3339Utc), whole seconds: already the instant's own text. */
+const WRITTEN_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * Dates are compared as instants, so a change of notation (CSV vs JSON, milliseconds) is no change.
+ * Dates as the product writes them are taken as they are: this runs for every date of every row of
+ * both snapshots, and `Date.parse` there was most of the feed's cost.
+ */
+export function instantText(value: string): string {
+  if (value.length === 20 && WRITTEN_DATE.test(value)) return value;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? value : new Date(ms).toISOString().replace(".000Z", "Z");
+}
+
+/** Whether the compared field at `index` differs between two snapshots. */
+export function differs(index: number, before: string | null, after: string | null): boolean {
+  if (before === null || after === null) return before !== after;
+  return index < DATE_OFFSET ? before !== after : instantText(before) !== instantText(after);
+}

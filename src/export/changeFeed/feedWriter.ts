@@ -1,0 +1,131 @@
+import type { ContainerClient } from "@azure/storage-blob";
+import type { FormatRow, FormatWriter } from "../formats/formatWriter.js";
+import { openFormatWriter } from "../formats/openFormatWriter.js";
+import { CHANGE_FEED_FORMATS, changesFileName, type ChangeFeedFormat } from "../layout.js";
+import { manifestFiles, type ManifestFile } from "../manifest.js";
+import { COMPARED_FIELDS, type Compared } from "./compared.js";
+
+const previousName = (field: string): string => `previous${field.charAt(0).toUpperCase()}${field.slice(1)}`;
+const PREVIOUS_FIELDS = COMPARED_FIELDS.map(previousName);
+
+/**
+ * Columns of changes.csv / changes.json: what happened, to which referral, which compared fields
+ * differ, then each compared field as it is now and as it was in the previous snapshot.
+ */
+export const CHANGE_COLUMNS: readonly string[] = [
+  "change",
+  "id",
+  "changedFields",
+  ...COMPARED_FIELDS.flatMap((field, i) => [field, PREVIOUS_FIELDS[i] as string]),
+];
+
+export type ChangeKind = "added" | "changed" | "removed";
+
+function feedRow(
+  change: ChangeKind,
+  id: string,
+  current: Compared | null,
+  previous: Compared | null,
+  changedFields: readonly string[],
+): Record<string, unknown> {
+  const row: Record<string, unknown> = { change, id, changedFields };
+  COMPARED_FIELDS.forEach((field, i) => {
+    row[field] = current?.[i] ?? null;
+    row[PREVIOUS_FIELDS[i] as string] = previous?.[i] ?? null;
+  });
+  return row;
+}
+
+export interface FeedWriterOptions {
+  readonly container: ContainerClient;
+  /** The run folder the feed is written to. */
+  readonly folder: string;
+  readonly csvFormulaGuard: boolean;
+  readonly csvBom: boolean;
+}
+
+/** A feed file and how a feed row goes into it. */
+interface FeedFile {
+  readonly writer: FormatWriter;
+  write(row: FormatRow): void;
+}
+
+/** A feed file is written like the data files, by the same format writers. */
+function openFeedFile(format: ChangeFeedFormat, options: FeedWriterOptions, signal: AbortSignal): FeedFile {
+  const writer = openFormatWriter(format, CHANGE_COLUMNS, {
+    container: options.container,
+    path: `${options.folder}${changesFileName(format)}`,
+    signal,
+    csvFormulaGuard: options.csvFormulaGuard,
+    csvBom: options.csvBom,
+  });
+  return {
+    writer,
+    write:
+      format === "csv"
+        ? // A list does not fit a CSV cell: names are joined with ';'.
+          (row) => {
+            writer.write([{ ...row, changedFields: (row.changedFields as string[]).join(";") }]);
+          }
+        : (row) => {
+            writer.write([row]);
+          },
+  };
+}
+
+/** changes.csv and changes.json of a run, a row at a time as changes are found. */
+export class FeedWriter {
+  private readonly files: FeedFile[];
+  /** Rejects with the first failed upload; pending otherwise. */
+  private readonly failure: Promise<never>;
+  /** Rows written since the last wait for the uploads. */
+  private unsent = false;
+
+  constructor(options: FeedWriterOptions, signal: AbortSignal) {
+    this.files = CHANGE_FEED_FORMATS.map((format) => openFeedFile(format, options, signal));
+    this.failure = new Promise<never>((_, reject) => {
+      for (const file of this.files) file.writer.result.catch(reject);
+    });
+    this.failure.catch(() => undefined);
+  }
+
+  write(
+    change: ChangeKind,
+    id: string,
+    current: Compared | null,
+    previous: Compared | null,
+    changedFields: readonly string[],
+  ): void {
+    const row = feedRow(change, id, current, previous, changedFields);
+    for (const file of this.files) file.write(row);
+    this.unsent = true;
+  }
+
+  /**
+   * Waits while a file's upload is behind, so at most a few blocks of feed are in memory; a failed
+   * upload rejects. Not raced against `failure`: that promise stays pending for the whole run, and
+   * every race would leave a reaction on it (a million rows read back at the end were 370 MB).
+   */
+  async drained(): Promise<void> {
+    if (!this.unsent) return;
+    this.unsent = false;
+    await Promise.all(this.files.map(async (f) => f.writer.flush()));
+  }
+
+  /** Ends the files and waits for their commits: the manifest's entries for them. */
+  async end(rowCount: number): Promise<ManifestFile[]> {
+    for (const { writer } of this.files) await writer.end();
+    const written = await Promise.race([Promise.all(this.files.map((f) => f.writer.result)), this.failure]);
+    return manifestFiles(
+      this.files.map((f) => f.writer),
+      written,
+      rowCount,
+    );
+  }
+
+  /** Gives up: nothing of the feed is committed. Resolves once the uploads have settled. */
+  async abort(error: Error): Promise<void> {
+    for (const { writer } of this.files) writer.abort(error);
+    await Promise.allSettled(this.files.map((f) => f.writer.result));
+  }
+}

@@ -1,0 +1,67 @@
+import type { ContainerClient } from "@azure/storage-blob";
+import { blobText } from "../blobs/blobText.js";
+import { csvRecords } from "../formats/csvReader.js";
+import { jsonArrayObjects } from "../formats/jsonReader.js";
+import type { LatestManifest } from "../latestManifest.js";
+import { COMPARED_FIELDS, comparedOf, fieldText, type Compared } from "./compared.js";
+
+const READ_FIELDS: readonly string[] = ["id", ...COMPARED_FIELDS];
+
+/** A referral of the previous snapshot: its id and compared fields. */
+export interface SnapshotRow {
+  readonly id: string | null;
+  readonly values: Compared;
+}
+
+/** Rows of a CSV file, the id and compared fields found by the header. */
+async function* csvRows(chunks: AsyncIterable<string>): AsyncGenerator<SnapshotRow[]> {
+  let positions: readonly number[] | undefined;
+  const cell = (record: readonly string[], i: number): string | null => (i < 0 ? null : fieldText(record[i]));
+  for await (const records of csvRecords(chunks)) {
+    const rows: SnapshotRow[] = [];
+    for (const record of records) {
+      if (!positions) {
+        positions = READ_FIELDS.map((name) => record.indexOf(name));
+        continue;
+      }
+      const values: (string | null)[] = [];
+      for (let k = 1; k < positions.length; k++) values.push(cell(record, positions[k] ?? -1));
+      rows.push({ id: cell(record, positions[0] ?? -1), values });
+    }
+    if (rows.length > 0) yield rows;
+  }
+}
+
+async function* jsonRows(chunks: AsyncIterable<string>): AsyncGenerator<SnapshotRow[]> {
+  for await (const objects of jsonArrayObjects(chunks))
+    yield objects.map((row) => ({ id: fieldText(row.id), values: comparedOf(row) }));
+}
+
+/** The data file of the previous snapshot that the feed compares with. */
+export interface SnapshotFile {
+  readonly path: string;
+  readonly format: "csv" | "json";
+  readonly rowCount: number;
+}
+
+/** The previous snapshot's rows, a downloaded chunk's worth at a time. */
+export function snapshotRows(
+  container: ContainerClient,
+  file: SnapshotFile,
+  signal: AbortSignal,
+): AsyncGenerator<SnapshotRow[]> {
+  const chunks = blobText(container, file.path, signal);
+  return file.format === "json" ? jsonRows(chunks) : csvRows(chunks);
+}
+
+/**
+ * CSV is read in preference to JSON: a third of the bytes to download, and the compared fields
+ * (id, status, dates) never begin with a character the CSV's formula guard would touch.
+ */
+export function comparableFile(manifest: LatestManifest): SnapshotFile | undefined {
+  for (const format of ["csv", "json"] as const) {
+    const file = manifest.files.find((f) => f.format === format);
+    if (file) return { path: file.path, format, rowCount: manifest.rowCount ?? 0 };
+  }
+  return undefined;
+}

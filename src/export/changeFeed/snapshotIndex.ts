@@ -1,0 +1,133 @@
+import { DATE_OFFSET, instantText, type Compared } from "./compared.js";
+
+/** Two independent 32-bit hashes of a string, left in these variables to avoid an allocation. */
+let hashA = 0;
+let hashB = 0;
+function hashText(text: string): void {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  hashA = a >>> 0;
+  hashB = (b ^ text.length) >>> 0;
+  // (0, 0) marks an empty slot.
+  if (hashA === 0 && hashB === 0) hashA = 1;
+}
+
+function fingerprint(values: Compared): void {
+  let text = values[0] ?? "\u0001";
+  for (let i = DATE_OFFSET; i < values.length; i++) {
+    const v = values[i];
+    text += v === null || v === undefined ? "\u0000" : `\u0000${instantText(v)}`;
+  }
+  hashText(text);
+}
+
+const EMPTY = 0;
+/** In the previous snapshot; not (yet) seen in this run. */
+export const UNSEEN = 1;
+/** Seen in this run with the same compared values. */
+export const SAME = 2;
+/** Seen in this run with a different fingerprint: its current values are kept for the end. */
+export const CHANGED = 3;
+/** Dealt with when the previous snapshot was read back at the end. */
+export const DONE = 4;
+
+/**
+ * Compact index of the previous snapshot: id -> fingerprint of (status, dates). An open-addressing
+ * table keyed by two 32-bit hashes of the id, holding two 32-bit hashes of the compared values and
+ * a state byte: 17 bytes a slot, a power of two of slots at least twice the previous row count
+ * (34-68 bytes a referral; 36 MB for a million, no strings kept).
+ */
+export class SnapshotIndex {
+  private idA: Uint32Array;
+  private idB: Uint32Array;
+  private valueA: Uint32Array;
+  private valueB: Uint32Array;
+  private states: Uint8Array;
+  private used = 0;
+
+  /** Sized from the previous manifest's row count, so a normal load never grows the table. */
+  constructor(expectedRows: number) {
+    let size = 1 << 12;
+    while (size < expectedRows * 2) size *= 2;
+    this.idA = new Uint32Array(size);
+    this.idB = new Uint32Array(size);
+    this.valueA = new Uint32Array(size);
+    this.valueB = new Uint32Array(size);
+    this.states = new Uint8Array(size);
+  }
+
+  get size(): number {
+    return this.used;
+  }
+
+  /** Adds (or replaces) an id with the fingerprint in hashA/hashB of `values`. */
+  insert(id: string, values: Compared): void {
+    if (this.used * 2 >= this.states.length) this.grow();
+    fingerprint(values);
+    const va = hashA;
+    const vb = hashB;
+    hashText(id);
+    const slot = this.slotOf(hashA, hashB);
+    if (this.states[slot] === EMPTY) this.used++;
+    this.idA[slot] = hashA;
+    this.idB[slot] = hashB;
+    this.valueA[slot] = va;
+    this.valueB[slot] = vb;
+    this.states[slot] = UNSEEN;
+  }
+
+  /** The slot holding this id, or -1. */
+  find(id: string): number {
+    hashText(id);
+    const slot = this.slotOf(hashA, hashB);
+    return this.states[slot] === EMPTY ? -1 : slot;
+  }
+
+  /** True when the current values match the previous snapshot's fingerprint. */
+  sameValues(slot: number, values: Compared): boolean {
+    fingerprint(values);
+    return this.valueA[slot] === hashA && this.valueB[slot] === hashB;
+  }
+
+  state(slot: number): number {
+    return this.states[slot] ?? EMPTY;
+  }
+
+  setState(slot: number, state: number): void {
+    this.states[slot] = state;
+  }
+
+  /** The slot of (a, b), or the empty slot where it belongs. */
+  private slotOf(a: number, b: number): number {
+    const mask = this.states.length - 1;
+    let slot = a & mask;
+    while (this.states[slot] !== EMPTY && (this.idA[slot] !== a || this.idB[slot] !== b))
+      slot = (slot + 1) & mask;
+    return slot;
+  }
+
+  private grow(): void {
+    const { idA, idB, valueA, valueB, states } = this;
+    const size = states.length * 2;
+    this.idA = new Uint32Array(size);
+    this.idB = new Uint32Array(size);
+    this.valueA = new Uint32Array(size);
+    this.valueB = new Uint32Array(size);
+    this.states = new Uint8Array(size);
+    for (let i = 0; i < states.length; i++) {
+      if (states[i] === EMPTY) continue;
+      const slot = this.slotOf(idA[i] ?? 0, idB[i] ?? 0);
+      this.idA[slot] = idA[i] ?? 0;
+      this.idB[slot] = idB[i] ?? 0;
+      this.valueA[slot] = valueA[i] ?? 0;
+      this.valueB[slot] = valueB[i] ?? 0;
+      this.states[slot] = states[i] ?? EMPTY;
+    }
+  }
+}
