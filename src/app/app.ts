@@ -61,6 +61,8 @@ export interface AppOptions {
   readonly lockLeaseSeconds?: number;
   readonly lockRetryDelaySeconds?: number;
   readonly now?: () => Date;
+  /** Observes each publish into `latest/` (the process-kill tests stop a process at each step). */
+  readonly onPublishStep?: ExportEnvironment["onPublishStep"];
 }
 
 export function createApp(settings: Settings, options: AppOptions = {}): App {
@@ -103,6 +105,7 @@ export function createApp(settings: Settings, options: AppOptions = {}): App {
     csvBom: settings.csvBom,
     deadlineSeconds: settings.deadlineSeconds,
     onCountMismatch: settings.onCountMismatch,
+    ...(options.onPublishStep ? { onPublishStep: options.onPublishStep } : {}),
     ...extra,
   });
 

@@ -51,8 +51,12 @@ export function toExportError(error: unknown): ExportError {
   if (upstream) return new ExportError("upstream", upstream.message, { cause: error });
   const storage = findCause(error, (e): e is RestError => e instanceof RestError);
   if (storage) return new ExportError("storage", `Blob Storage failed: ${storage.message}`, { cause: error });
-  if (isAbortError(error))
-    return new ExportError("aborted", "The export was cancelled before it finished", { cause: error });
+  if (isAbortError(error)) {
+    // Say why when the canceller said (a lost profile lock, a stopping host), not the platform's stock text.
+    const why =
+      error instanceof Error && !/operation was aborted/i.test(error.message) ? `: ${error.message}` : "";
+    return new ExportError("aborted", `The export was cancelled before it finished${why}`, { cause: error });
+  }
   const message = error instanceof Error ? error.message : String(error);
   return new ExportError("internal", message, { cause: error });
 }

@@ -13,7 +13,7 @@ import { IdTracker } from "./idTracker.js";
 import { dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
 import { manifestFiles, type Manifest, type ManifestFile, type Trigger } from "./manifest.js";
 import { findCountField, normalizeGroupRow, normalizeReferral } from "./normalize.js";
-import { publishLatest } from "./publish.js";
+import { publishLatest, type PublishOptions } from "./publish.js";
 import { snapshotDateOf } from "./runId.js";
 import { describeColumns, writeSchemaFile, type ColumnSchema } from "./schema.js";
 
@@ -46,6 +46,10 @@ export interface ExportEnvironment {
   readonly onCountMismatch: "fail" | "warn";
   readonly abortSignal?: AbortSignal;
   readonly onProgress?: (progress: ExportProgress) => void;
+  /** Renews the profile lock and throws if it is lost: called before each change to `latest/`. */
+  readonly confirmLock?: () => Promise<void>;
+  /** Observes the publish into `latest/` step by step. */
+  readonly onPublishStep?: PublishOptions["onStep"];
   readonly now?: () => Date;
 }
 
@@ -235,7 +239,12 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       blobHTTPHeaders: { blobContentType: "application/json; charset=utf-8" },
       abortSignal: signal,
     });
-    await publishLatest(env.container, job.profile, manifest, text);
+    await publishLatest(env.container, job.profile, manifest, text, {
+      signal,
+      ...(env.confirmLock ? { confirmLock: env.confirmLock } : {}),
+      ...(env.onPublishStep ? { onStep: env.onPublishStep } : {}),
+      ...(env.now ? { now: env.now } : {}),
+    });
     logger.info("Export succeeded", {
       rows: rowCount,
       pages: stats.pages,

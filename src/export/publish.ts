@@ -1,14 +1,27 @@
+import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
+import { z } from "zod";
 import {
   CHANGE_FEED_FORMATS,
   changesFileName,
   dataFileName,
+  EXPORT_FORMATS,
+  type ExportFormat,
   latestFolder,
   MANIFEST_NAME,
+  runFolder,
   SCHEMA_FILE_NAME,
 } from "./layout.js";
 import type { Manifest } from "./manifest.js";
-import { EXPORT_FORMATS } from "./layout.js";
+
+/**
+ * Publishing a run into `latest/` takes several storage calls, and a process can die between any
+ * two of them. Before the first change to `latest/`, an intent record names the run being
+ * published and the run `latest/` held until then; it is deleted only once `latest/` is whole
+ * again. Whoever next holds the profile's lock finds a leftover intent and puts `latest/` back to
+ * the previous run (or finishes the publish, if the previous run's files are gone), so `latest/`
+ * never stays mixed. docs/reliability.md describes the design and the tests that prove it.
+ */
 
 /** Every name `latest/` may hold besides the manifest. */
 const LATEST_NAMES = [
@@ -17,101 +30,323 @@ const LATEST_NAMES = [
   ...CHANGE_FEED_FORMATS.map(changesFileName),
 ];
 
+/** `{profile}/_publishing.json`: outside `latest/` and the Hive partitions, so no reader lists it. */
+export function publishIntentName(profile: string): string {
+  return `${profile}/_publishing.json`;
+}
+
+const intentSchema = z.object({
+  schemaVersion: z.literal(1),
+  /** The run being published. */
+  runId: z.string(),
+  /** The run `latest/` held before (its folder holds the same files), or null for a first publish. */
+  previousRunId: z.string().nullable(),
+  startedAt: z.string(),
+});
+export type PublishIntent = z.infer<typeof intentSchema>;
+
+/** Where a publish is, for whoever watches it (the process-kill tests stop the process at each step). */
+export type PublishStep =
+  | { readonly kind: "intent" }
+  | { readonly kind: "manifest-hidden" }
+  | { readonly kind: "copied"; readonly name: string }
+  | { readonly kind: "deleted"; readonly name: string }
+  | { readonly kind: "manifest" }
+  | { readonly kind: "done" };
+
+export interface PublishOptions {
+  /** The run's signal (the profile lock's among others): once aborted, `latest/` is not changed further. */
+  readonly signal?: AbortSignal;
+  /** Renews the profile lock and throws if it is lost; called before each change to `latest/`. */
+  readonly confirmLock?: () => Promise<void>;
+  /** Called after each storage call that changes `latest/` or the intent. */
+  readonly onStep?: (step: PublishStep) => void | Promise<void>;
+  readonly now?: () => Date;
+}
+
+/** What settling an interrupted publish did. */
+export type SettledPublish =
+  | { readonly kind: "none" }
+  /** `latest/` holds the previous run again (or nothing, when there was none). */
+  | { readonly kind: "rolled-back"; readonly runId: string; readonly restoredRunId: string | null }
+  /** The previous run's files were gone; the interrupted publish was finished instead. */
+  | { readonly kind: "rolled-forward"; readonly runId: string };
+
+/** What a manifest says about its files (read back leniently from older runs too). */
+interface PublishedFiles {
+  readonly files: readonly { readonly path: string; readonly format: ExportFormat }[];
+  readonly schemaFile?: { readonly path: string } | undefined;
+  readonly changes?: { readonly files: readonly { readonly path: string }[] } | null | undefined;
+}
+
 /** latest/ file name -> the run file it is a copy of. */
-function latestSources(manifest: Manifest): Map<string, string> {
+function latestSources(manifest: PublishedFiles): Map<string, string> {
   const sources = new Map<string, string>();
   for (const file of manifest.files) sources.set(dataFileName(file.format), file.path);
   // Manifests written before the schema file existed have none.
-  const schemaFile = manifest.schemaFile as Manifest["schemaFile"] | undefined;
-  if (schemaFile) sources.set(SCHEMA_FILE_NAME, schemaFile.path);
+  if (manifest.schemaFile !== undefined) sources.set(SCHEMA_FILE_NAME, manifest.schemaFile.path);
   for (const file of manifest.changes?.files ?? [])
     sources.set(file.path.slice(file.path.lastIndexOf("/") + 1), file.path);
   return sources;
 }
 
 /**
- * Points `latest/` at a finished run: the data files, the JSON Schema and the change feed are
- * copied server-side first and the manifest last, so a reader that finds `latest/_manifest.json`
- * finds its files. Names the run does not produce (a dropped format, the change feed of a grouped
- * profile) are removed. If any step fails, `latest/` is put back to the previous run's files
- * and manifest before the error is passed on, so a failed publish leaves the old snapshot.
+ * Points `latest/` at a finished run: an intent is recorded, the manifest hidden, the files copied
+ * server-side (side by side, so `latest/` is without a manifest for as short a time as storage
+ * allows), names the run does not produce removed, the manifest written last and the intent
+ * deleted. A failure on the way puts the previous run back before the error is passed on; a
+ * process that dies on the way leaves the intent for the next holder of the lock to settle.
  */
 export async function publishLatest(
   container: ContainerClient,
   profile: string,
   manifest: Manifest,
   manifestText: string,
+  options: PublishOptions = {},
 ): Promise<void> {
-  const latest = latestFolder(profile);
-  const manifestBlob = container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`);
-  const previousText = (await manifestBlob.exists())
-    ? (await manifestBlob.downloadToBuffer()).toString("utf8")
-    : undefined;
-  const touched = new Set<string>();
+  const signal = options.signal;
+  // An intent left by a publisher that died: settle it first, so `previous` below is whole.
+  await settleInterruptedPublish(container, profile, options);
+  await beforeChange(options);
+  const previous = await readManifestRunId(container, `${latestFolder(profile)}${MANIFEST_NAME}`, signal);
+  const intent: PublishIntent = {
+    schemaVersion: 1,
+    runId: manifest.runId,
+    previousRunId: previous,
+    startedAt: (options.now?.() ?? new Date()).toISOString(),
+  };
+  await writeIntent(container, profile, intent, signal);
+  await options.onStep?.({ kind: "intent" });
   try {
-    await pointLatestAt(container, latest, latestSources(manifest), manifestText, touched);
+    await pointLatestAt(container, profile, latestSources(manifest), manifestText, options);
   } catch (error) {
-    await restoreLatest(container, latest, touched, previousText);
+    // Put the previous run back now if storage lets us and the lock is still ours; otherwise the
+    // intent stays for the next holder of the lock.
+    if (signal?.aborted !== true)
+      await settleInterruptedPublish(container, profile, {
+        ...(options.confirmLock ? { confirmLock: options.confirmLock } : {}),
+      }).catch(() => undefined);
     throw error;
   }
+  await container.getBlockBlobClient(publishIntentName(profile)).deleteIfExists({
+    ...(signal ? { abortSignal: signal } : {}),
+  });
+  await options.onStep?.({ kind: "done" });
+}
+
+/**
+ * Finishes or rolls back a publish whose process died (an intent is left): `latest/` is pointed at
+ * the previous run again from that run's own folder, or, if that folder is gone, at the interrupted
+ * run; with neither, `latest/` is emptied. Call it holding the profile's lock.
+ */
+export async function settleInterruptedPublish(
+  container: ContainerClient,
+  profile: string,
+  options: PublishOptions = {},
+): Promise<SettledPublish> {
+  const intent = await readIntent(container, profile, options.signal);
+  if (!intent) return { kind: "none" };
+  const quiet: PublishOptions = {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.confirmLock ? { confirmLock: options.confirmLock } : {}),
+  };
+  const previous =
+    intent.previousRunId === null
+      ? undefined
+      : await readRunManifest(container, profile, intent.previousRunId);
+  let settled: SettledPublish;
+  if (intent.previousRunId === null) {
+    await clearLatest(container, profile, quiet);
+    settled = { kind: "rolled-back", runId: intent.runId, restoredRunId: null };
+  } else if (previous) {
+    await pointLatestAt(container, profile, latestSources(previous.manifest), previous.text, quiet);
+    settled = { kind: "rolled-back", runId: intent.runId, restoredRunId: intent.previousRunId };
+  } else {
+    const interrupted = await readRunManifest(container, profile, intent.runId);
+    if (interrupted) {
+      await pointLatestAt(container, profile, latestSources(interrupted.manifest), interrupted.text, quiet);
+      settled = { kind: "rolled-forward", runId: intent.runId };
+    } else {
+      await clearLatest(container, profile, quiet);
+      settled = { kind: "rolled-back", runId: intent.runId, restoredRunId: null };
+    }
+  }
+  await container.getBlockBlobClient(publishIntentName(profile)).deleteIfExists();
+  return settled;
 }
 
 async function pointLatestAt(
   container: ContainerClient,
-  latest: string,
+  profile: string,
   sources: ReadonlyMap<string, string>,
   manifestText: string,
-  touched: Set<string>,
+  options: PublishOptions,
 ): Promise<void> {
+  const latest = latestFolder(profile);
+  const abort = options.signal ? { abortSignal: options.signal } : {};
   // Hide the manifest while files change underneath it.
-  await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).deleteIfExists();
-  // A copy or delete that throws changed nothing, so only completed steps need undoing.
-  for (const [name, source] of sources) {
-    await copyInto(container, source, `${latest}${name}`);
-    touched.add(name);
-  }
-  for (const name of LATEST_NAMES)
-    if (!sources.has(name)) {
-      await container.getBlockBlobClient(`${latest}${name}`).deleteIfExists();
-      touched.add(name);
-    }
-  await uploadManifest(container, latest, manifestText);
+  await beforeChange(options);
+  await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).deleteIfExists(abort);
+  await options.onStep?.({ kind: "manifest-hidden" });
+  await beforeChange(options);
+  await Promise.all(
+    [...sources].map(async ([name, source]) => {
+      await copyInto(container, source, `${latest}${name}`, options.signal);
+      await options.onStep?.({ kind: "copied", name });
+    }),
+  );
+  await beforeChange(options);
+  await Promise.all(
+    LATEST_NAMES.filter((name) => !sources.has(name)).map(async (name) => {
+      const deleted = await container.getBlockBlobClient(`${latest}${name}`).deleteIfExists(abort);
+      if (deleted.succeeded) await options.onStep?.({ kind: "deleted", name });
+    }),
+  );
+  await beforeChange(options);
+  await container
+    .getBlockBlobClient(`${latest}${MANIFEST_NAME}`)
+    .upload(manifestText, Buffer.byteLength(manifestText), {
+      blobHTTPHeaders: { blobContentType: "application/json; charset=utf-8" },
+      ...abort,
+    });
+  await options.onStep?.({ kind: "manifest" });
 }
 
-/** Puts back what a failed publish replaced, from the previous run's folder, then its manifest. */
-async function restoreLatest(
+/**
+ * Before each change to `latest/`: the run must not be aborted, and the profile's lock must still be
+ * ours (renewed now), so a holder that lost the profile never writes after another took it.
+ */
+async function beforeChange(options: PublishOptions): Promise<void> {
+  const abortError = (): DOMException => {
+    const reason: unknown = options.signal?.reason;
+    return new DOMException(
+      reason instanceof Error ? reason.message : "the publish was cancelled",
+      "AbortError",
+    );
+  };
+  if (options.signal?.aborted) throw abortError();
+  await options.confirmLock?.();
+  if (options.signal?.aborted) throw abortError();
+}
+
+/** Removes everything `latest/` may hold, the manifest first. */
+async function clearLatest(
   container: ContainerClient,
-  latest: string,
-  touched: ReadonlySet<string>,
-  previousText: string | undefined,
+  profile: string,
+  options: PublishOptions,
 ): Promise<void> {
-  try {
-    const previous =
-      previousText === undefined
-        ? new Map<string, string>()
-        : latestSources(JSON.parse(previousText) as Manifest);
-    for (const name of touched) {
-      const source = previous.get(name);
-      if (source) await copyInto(container, source, `${latest}${name}`);
-      else await container.getBlockBlobClient(`${latest}${name}`).deleteIfExists();
-    }
-    if (previousText !== undefined) await uploadManifest(container, latest, previousText);
-  } catch {
-    // The restore failed too: latest/ has no manifest, which readers take as "not ready";
-    // the next successful run publishes a complete latest/ again.
-  }
+  const latest = latestFolder(profile);
+  const abort = options.signal ? { abortSignal: options.signal } : {};
+  await beforeChange(options);
+  await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).deleteIfExists(abort);
+  await Promise.all(
+    LATEST_NAMES.map((name) => container.getBlockBlobClient(`${latest}${name}`).deleteIfExists(abort)),
+  );
 }
 
-async function uploadManifest(container: ContainerClient, latest: string, text: string): Promise<void> {
-  await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).upload(text, Buffer.byteLength(text), {
+async function writeIntent(
+  container: ContainerClient,
+  profile: string,
+  intent: PublishIntent,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const text = JSON.stringify(intent, null, 2);
+  await container.getBlockBlobClient(publishIntentName(profile)).upload(text, Buffer.byteLength(text), {
     blobHTTPHeaders: { blobContentType: "application/json; charset=utf-8" },
+    ...(signal ? { abortSignal: signal } : {}),
   });
 }
 
-async function copyInto(container: ContainerClient, sourcePath: string, targetPath: string): Promise<void> {
+async function readIntent(
+  container: ContainerClient,
+  profile: string,
+  signal: AbortSignal | undefined,
+): Promise<PublishIntent | undefined> {
+  const text = await readText(container, publishIntentName(profile), signal);
+  if (text === undefined) return undefined;
+  const parsed = intentSchema.safeParse(safeJson(text));
+  // An intent nobody can read still means latest/ may be mixed: treat it as a first publish.
+  return parsed.success
+    ? parsed.data
+    : { schemaVersion: 1, runId: "unknown", previousRunId: null, startedAt: new Date(0).toISOString() };
+}
+
+const runManifestSchema = z.object({
+  runId: z.string(),
+  files: z.array(z.object({ path: z.string(), format: z.enum(EXPORT_FORMATS) })),
+  schemaFile: z.object({ path: z.string() }).optional(),
+  changes: z
+    .object({ files: z.array(z.object({ path: z.string() })) })
+    .nullable()
+    .optional(),
+});
+
+/** A run folder's manifest, when it and every file it names are still there. */
+async function readRunManifest(
+  container: ContainerClient,
+  profile: string,
+  runId: string,
+): Promise<{ manifest: PublishedFiles; text: string } | undefined> {
+  let folder: string;
+  try {
+    folder = runFolder(profile, runId);
+  } catch {
+    return undefined;
+  }
+  const text = await readText(container, `${folder}${MANIFEST_NAME}`, undefined);
+  if (text === undefined) return undefined;
+  const parsed = runManifestSchema.safeParse(safeJson(text));
+  if (!parsed.success || parsed.data.runId !== runId) return undefined;
+  const manifest = parsed.data;
+  for (const source of latestSources(manifest).values())
+    if (!(await container.getBlockBlobClient(source).exists())) return undefined;
+  return { manifest, text };
+}
+
+async function readManifestRunId(
+  container: ContainerClient,
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<string | null> {
+  const text = await readText(container, path, signal);
+  if (text === undefined) return null;
+  const parsed = z.object({ runId: z.string() }).safeParse(safeJson(text));
+  return parsed.success ? parsed.data.runId : null;
+}
+
+async function readText(
+  container: ContainerClient,
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  try {
+    const body = await container
+      .getBlobClient(path)
+      .downloadToBuffer(undefined, undefined, signal ? { abortSignal: signal } : {});
+    return body.toString("utf8");
+  } catch (error) {
+    if (error instanceof RestError && error.statusCode === 404) return undefined;
+    throw error;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+async function copyInto(
+  container: ContainerClient,
+  sourcePath: string,
+  targetPath: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const poller = await container
     .getBlockBlobClient(targetPath)
-    .beginCopyFromURL(container.getBlockBlobClient(sourcePath).url);
+    .beginCopyFromURL(container.getBlockBlobClient(sourcePath).url, signal ? { abortSignal: signal } : {});
   const result = await poller.pollUntilDone();
   if (result.copyStatus !== "success")
     throw new Error(`copy of ${sourcePath} to latest/ ended ${result.copyStatus ?? "unknown"}`);

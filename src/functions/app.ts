@@ -8,7 +8,7 @@ import {
 } from "../config/settings.js";
 import { httpExportFunctions } from "./httpExports.js";
 import { isScheduleError, parseSchedule, type Schedule } from "./ncrontab.js";
-import { exportWorkerFunction } from "./queueWorker.js";
+import { exportWorkerFunction, poisonedJobFunction } from "./queueWorker.js";
 import type { FunctionDefinition, FunctionHost } from "./runtime.js";
 import { nightlyTimerFunction } from "./timerNightly.js";
 
@@ -61,5 +61,10 @@ export function loadAppSettings(env: Env, options: { requireAuth?: boolean } = {
 
 /** Every function of the app, for `app.*` registration and for the dev host alike. */
 export function appFunctions(host: FunctionHost, schedule: Schedule): FunctionDefinition[] {
-  return [...httpExportFunctions(host), nightlyTimerFunction(host, schedule), exportWorkerFunction(host)];
+  return [
+    ...httpExportFunctions(host),
+    nightlyTimerFunction(host, schedule),
+    exportWorkerFunction(host),
+    poisonedJobFunction(host),
+  ];
 }

@@ -17,6 +17,11 @@ export interface ProfileLock {
   readonly signal: AbortSignal;
   /** Called after each successful renewal (the run's heartbeat). */
   onRenew(listener: () => void): void;
+  /**
+   * Renews the lease now and throws if it is lost (aborting `signal`): called before each change
+   * to `latest/`, so a holder that lost the profile never writes there after another took it.
+   */
+  confirm(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -96,6 +101,21 @@ export class ProfileLocks {
       signal: abort.signal,
       onRenew(listener) {
         listeners.push(listener);
+      },
+      async confirm() {
+        const lostError = (): DOMException =>
+          new DOMException(`the lock on profile ${profile} was lost`, "AbortError");
+        if (abort.signal.aborted) throw lostError();
+        try {
+          await lease.renewLease();
+          lastRenewed = Date.now();
+        } catch (error) {
+          if (!isStatus(error, 409) && !isStatus(error, 412)) throw error;
+          log.error("Profile lock lost; stopping the export", { error });
+          abort.abort(new Error(`the lock on profile ${profile} was lost`));
+          clearInterval(timer);
+          throw lostError();
+        }
       },
       async release() {
         if (released) return;

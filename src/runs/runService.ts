@@ -9,6 +9,7 @@ import {
 } from "../export/exporter.js";
 import { readLatestManifest } from "../export/latestManifest.js";
 import { MANIFEST_NAME, runFolder } from "../export/layout.js";
+import { settleInterruptedPublish } from "../export/publish.js";
 import type { Manifest, Trigger } from "../export/manifest.js";
 import { newRunId } from "../export/runId.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
@@ -157,6 +158,8 @@ export class RunService {
       const active = await this.deps.store.findActive(request.profile, now);
       if (active) return { kind: "conflict", active };
     }
+    // The first thing any door does for a profile: a publish a dead process left half done is settled.
+    await this.settleIfIdle(request.profile, options.logger ?? this.logger);
     const problem = await this.publishTargetProblem(
       request.profile,
       request.source,
@@ -216,6 +219,7 @@ export class RunService {
     try {
       // A run recorded as running whose lock was free has lost its process (killed, crashed).
       if (active) await this.markAbandoned(active);
+      await this.settleLocked(request.profile, options.logger ?? this.logger);
       const run = this.newRecord(request, options.trigger, runId, now);
       await this.deps.store.create(run);
       const outcome = await this.track(
@@ -366,6 +370,46 @@ export class RunService {
     }
   }
 
+  /**
+   * Settles a publish whose process died (see export/publish.ts), holding the profile's lock, so
+   * `latest/` is one whole run again before anything else happens; the run that died is recorded
+   * as failed, saying what `latest/` holds now.
+   */
+  private async settleLocked(profile: string, log: Logger): Promise<void> {
+    const settled = await settleInterruptedPublish(this.deps.exportContainer, profile);
+    if (settled.kind === "none") return;
+    const message =
+      settled.kind === "rolled-forward"
+        ? "Its process stopped while publishing; latest/ was completed with this run's files, as the previous run's were gone"
+        : settled.restoredRunId === null
+          ? "Its process stopped while publishing; latest/ was emptied again, as before this run"
+          : `Its process stopped while publishing; latest/ was put back to run ${settled.restoredRunId}`;
+    log.warn("Settled a publish its process left unfinished", {
+      profile,
+      runId: settled.runId,
+      action: settled.kind,
+    });
+    const at = this.now().toISOString();
+    await this.deps.store
+      .update(settled.runId, (r) =>
+        r.status === "succeeded" || (r.status === "failed" && r.error?.message === message)
+          ? undefined
+          : { ...r, status: "failed", completedAt: at, updatedAt: at, error: { reason: "aborted", message } },
+      )
+      .catch(() => undefined); // a run of an earlier version may have no record
+  }
+
+  /** Settles an interrupted publish when nobody holds the profile (whoever does settles it first). */
+  private async settleIfIdle(profile: string, log: Logger): Promise<void> {
+    const lock = await this.deps.locks.tryAcquire(profile, "settling");
+    if (!lock) return;
+    try {
+      await this.settleLocked(profile, log);
+    } finally {
+      await lock.release();
+    }
+  }
+
   /** Records a running run whose process is gone (its lock was free) as failed, saying so. */
   private async markAbandoned(run: RunRecord): Promise<void> {
     const at = this.now().toISOString();
@@ -390,6 +434,37 @@ export class RunService {
       });
   }
 
+  /**
+   * A job moved to the poison queue after its last delivery: its run, if not finished, is recorded
+   * as failed with the last attempt's reason and the number of deliveries.
+   */
+  async markPoisoned(runId: string, poisonQueue: string): Promise<RunRecord | undefined> {
+    const at = this.now().toISOString();
+    try {
+      return await this.deps.store.update(runId, (r) => {
+        if (r.status === "succeeded" || r.status === "failed") return undefined;
+        const last = r.lastError;
+        return {
+          ...r,
+          status: "failed",
+          completedAt: at,
+          updatedAt: at,
+          error: {
+            reason: last?.reason ?? "aborted",
+            message:
+              `Gave up after ${this.maxDequeueCount} deliveries of its job (moved to ${poisonQueue}); ` +
+              (last
+                ? `the last attempt failed: ${last.message}`
+                : `its process stopped before finishing ${r.attempts} of them`),
+          },
+        };
+      });
+    } catch (caught) {
+      if (isRunStoreError(caught)) return undefined;
+      throw caught;
+    }
+  }
+
   /** Marks a run failed (used when its job cannot be read, or lands in the poison queue). */
   async markFailed(runId: string, error: RunError): Promise<RunRecord | undefined> {
     try {
@@ -409,6 +484,7 @@ export class RunService {
   /** One attempt of a run whose profile lock is held: export, then record the outcome. */
   private async runLocked(run: LockedRun): Promise<ExecuteOutcome> {
     const { log, lock } = run;
+    await this.settleLocked(run.profile, log);
     const problem = await this.publishTargetProblem(run.profile, run.source, toQuerySpec(run.query));
     if (problem) {
       const failed = await this.finish(run.runId, "failed", {
@@ -455,6 +531,7 @@ export class RunService {
         job,
         this.deps.exportEnvironment({
           abortSignal: AbortSignal.any(signals),
+          confirmLock: () => lock.confirm(),
           logger: log,
           ...(run.onProgress ? { onProgress: run.onProgress } : {}),
         }),

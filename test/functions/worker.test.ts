@@ -8,7 +8,7 @@ import { runFolder } from "../../src/export/layout.js";
 import type { Manifest } from "../../src/export/manifest.js";
 import { appFunctions } from "../../src/functions/app.js";
 import { parseSchedule } from "../../src/functions/ncrontab.js";
-import { runJob } from "../../src/functions/queueWorker.js";
+import { recordPoisonedJob, runJob } from "../../src/functions/queueWorker.js";
 import { type FunctionDefinition, type FunctionHost } from "../../src/functions/runtime.js";
 import { runNightly } from "../../src/functions/timerNightly.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
@@ -369,5 +369,58 @@ describe("queue worker", () => {
       status: "failed",
       error: { reason: "bad_request" },
     });
+  });
+
+  it("a job poisoned after its process died on the last delivery: the run ends failed at once, with the reason and the delivery count", async () => {
+    const s = await setup({ rows: 5 });
+    const profile = s.fixture.settings.profiles[0]!;
+    const request = {
+      profile: profile.name,
+      source: "profile" as const,
+      query: profile.query,
+      formats: profile.formats,
+    };
+
+    // Attempts that failed and were recorded, then a last delivery whose process died: the host
+    // moves the job to the poison queue without the worker seeing it.
+    const withError = await s.runtime.runs.submit(request, { trigger: "http" });
+    const failingId = withError.kind === "accepted" ? withError.run.runId : "";
+    await s.runtime.store.update(failingId, (r) => ({
+      ...r,
+      attempts: 4,
+      lastError: {
+        reason: "upstream",
+        message: "Partner Center failed with 503 until the retries ran out",
+        at: r.updatedAt,
+      },
+    }));
+    const job = await receiveJob(s);
+    await recordPoisonedJob(s.host, job, invocationContext("exportPoisoned", s.logs, { dequeueCount: 1 }));
+    const failed = await s.runtime.runs.get(failingId);
+    expect(failed).toMatchObject({ status: "failed", error: { reason: "upstream" } });
+    expect(failed?.error?.message).toBe(
+      `Gave up after 5 deliveries of its job (moved to ${s.host.jobQueueName}-poison); the last attempt failed: Partner Center failed with 503 until the retries ran out`,
+    );
+
+    // Every delivery's process died: nothing was recorded but the attempts.
+    const silent = await s.runtime.runs.submit(request, { trigger: "http", force: true });
+    const silentId = silent.kind === "accepted" ? silent.run.runId : "";
+    await s.runtime.store.update(silentId, (r) => ({ ...r, status: "running", attempts: 5 }));
+    await recordPoisonedJob(s.host, await receiveJob(s), invocationContext("exportPoisoned", s.logs));
+    const died = await s.runtime.runs.get(silentId);
+    expect(died).toMatchObject({ status: "failed", error: { reason: "aborted" } });
+    expect(died?.error?.message).toContain("its process stopped before finishing 5 of them");
+
+    // A finished run is left as it is, and a message that is not a job is ignored.
+    await recordPoisonedJob(
+      s.host,
+      { runId: silentId, nonsense: true },
+      invocationContext("exportPoisoned", s.logs),
+    );
+    expect((await s.runtime.runs.get(silentId))?.error).toEqual(died?.error);
+    // The poison watcher is registered on the poison queue.
+    expect(
+      s.definitions.find((d) => d.name === "exportPoisoned" && d.kind === "storageQueue")?.options,
+    ).toMatchObject({ queueName: `${s.host.jobQueueName}-poison` });
   });
 });
