@@ -1,4 +1,9 @@
-import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
+import {
+  AuthError as MsalAuthError,
+  type INetworkModule,
+  type NetworkRequestOptions,
+  type NetworkResponse,
+} from "@azure/msal-node";
 import { currentOperation } from "./context.js";
 import type { AuthLogger } from "./logging.js";
 import type { ResolvedRetry } from "./options.js";
@@ -11,7 +16,9 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * MSAL's HTTP client: native fetch (so it uses the process's default CA store), retries on network
  * failures, 429 and 5xx with backoff inside the operation's deadline, honours its abort signal, and
  * holds back token-endpoint POSTs while the token-cache lock is not held (so no refresh can rotate a
- * refresh token that would then not be written back). Bodies and headers are never logged.
+ * refresh token that would then not be written back). Redirects are never followed: a 307/308 would
+ * have fetch re-post the refresh token and the app's secret to whatever origin the Location names.
+ * Bodies and headers are never logged.
  */
 export class MsalNetworkClient implements INetworkModule {
   constructor(
@@ -55,6 +62,7 @@ export class MsalNetworkClient implements INetworkModule {
           method,
           headers: options?.headers ?? {},
           ...(method === "POST" ? { body: options?.body ?? "" } : {}),
+          redirect: "manual",
           signal: AbortSignal.any(signals),
         });
       } catch (error) {
@@ -68,6 +76,13 @@ export class MsalNetworkClient implements INetworkModule {
         );
         await sleep(delay, context?.signal);
         continue;
+      }
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel();
+        // MSAL rethrows its own errors unchanged, so the message reaches the sign-in failure.
+        const detail = `${method} ${where} answered ${response.status} with a redirect to ${describeLocation(response.headers.get("location"), url)}; sign-in requests never follow redirects`;
+        if (context) context.lastNetworkError = detail;
+        throw new MsalAuthError("redirect_refused", options?.correlationId ?? "", detail);
       }
       const text = await response.text();
       const transient = response.status === 429 || response.status >= 500;
@@ -113,6 +128,16 @@ function describeUrl(url: string): string {
     return `${parsed.origin}${parsed.pathname}`;
   } catch {
     return "(invalid url)";
+  }
+}
+
+/** The Location's origin only: its path and query may carry codes or tokens. */
+function describeLocation(location: string | null, base: string): string {
+  if (location === null || location.trim() === "") return "(no Location)";
+  try {
+    return new URL(location, base).origin;
+  } catch {
+    return "(an invalid Location)";
   }
 }
 
