@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { partnerCenterBaseUrl, type Cloud } from "../partnerCenter/clouds.js";
+import {
+  entraAuthorityHost,
+  isSameOrigin,
+  partnerCenterBaseUrl,
+  type Cloud,
+} from "../partnerCenter/clouds.js";
 import { isQueryValidationError, validateQuery } from "../partnerCenter/query.js";
 import type { ExportProfile } from "../runs/profiles.js";
 import { exportProfileSchema } from "./profiles.js";
@@ -187,14 +192,18 @@ export function loadSettings(env: Env = process.env): Settings {
   const e = parsed.data;
   const localMode = e.LOCAL_MODE;
 
-  const baseUrl = e.PARTNER_CENTER_BASE_URL ?? partnerCenterBaseUrl(e.PARTNER_CENTER_CLOUD);
-  for (const [name, value] of [
-    ["PARTNER_CENTER_BASE_URL", baseUrl],
-    ["PARTNER_CENTER_AUTHORITY_HOST", e.PARTNER_CENTER_AUTHORITY_HOST],
-    ["KEY_VAULT_URL", e.KEY_VAULT_URL],
-    ["EXPORT_STORAGE_ACCOUNT_URL", e.EXPORT_STORAGE_ACCOUNT_URL],
+  const cloud = e.PARTNER_CENTER_CLOUD;
+  const baseUrl = e.PARTNER_CENTER_BASE_URL ?? partnerCenterBaseUrl(cloud);
+  for (const [name, value, allowed] of [
+    ["PARTNER_CENTER_BASE_URL", baseUrl, partnerCenterBaseUrl(cloud)],
+    ["PARTNER_CENTER_AUTHORITY_HOST", e.PARTNER_CENTER_AUTHORITY_HOST, entraAuthorityHost(cloud)],
+    ["KEY_VAULT_URL", e.KEY_VAULT_URL, undefined],
+    ["EXPORT_STORAGE_ACCOUNT_URL", e.EXPORT_STORAGE_ACCOUNT_URL, undefined],
   ] as const) {
-    const problem = value === undefined ? undefined : remoteUrlProblem(name, value, localMode);
+    if (value === undefined) continue;
+    const problem =
+      remoteUrlProblem(name, value, localMode) ??
+      (localMode || allowed === undefined ? undefined : foreignOriginProblem(name, value, allowed, cloud));
     if (problem) problems.push(problem);
   }
   if (e.LOCAL_CA_CERT_FILE && !localMode)
@@ -229,9 +238,11 @@ export function loadSettings(env: Env = process.env): Settings {
   if (problems.length > 0 || !storage) throw new SettingsError(problems);
 
   return {
-    cloud: e.PARTNER_CENTER_CLOUD,
-    partnerCenterBaseUrl: baseUrl.replace(/\/+$/, ""),
-    ...(e.PARTNER_CENTER_AUTHORITY_HOST
+    cloud,
+    // Outside local mode both were checked to be the cloud's own origin: keep its canonical form,
+    // and leave the authority to the sign-in's built-in mapping (which allows no override there).
+    partnerCenterBaseUrl: localMode ? baseUrl.replace(/\/+$/, "") : partnerCenterBaseUrl(cloud),
+    ...(e.PARTNER_CENTER_AUTHORITY_HOST && localMode
       ? { authorityHost: e.PARTNER_CENTER_AUTHORITY_HOST.replace(/\/+$/, "") }
       : {}),
     ...(e.AZURE_TENANT_ID ? { tenantId: e.AZURE_TENANT_ID } : {}),
@@ -281,6 +292,25 @@ function remoteUrlProblem(name: string, value: string, localMode: boolean): stri
   if (isLoopbackHost(url.hostname))
     return `${name} points at this machine (${url.hostname}); that needs LOCAL_MODE=true`;
   return undefined;
+}
+
+/**
+ * Outside local mode the delegated token and the sign-in go only to the cloud's own Partner Center
+ * and Entra ID origins: any other host (look-alikes such as `api.partnercenter.microsoft.com.evil.example`
+ * included) would receive them.
+ */
+function foreignOriginProblem(
+  name: string,
+  value: string,
+  allowed: string,
+  cloud: Cloud,
+): string | undefined {
+  if (isSameOrigin(value, allowed)) return undefined;
+  const what = name === "PARTNER_CENTER_BASE_URL" ? "Partner Center API" : "Entra ID sign-in authority";
+  return (
+    `${name} points at ${new URL(value).host}; without LOCAL_MODE=true it must be exactly ${allowed} ` +
+    `(the ${what} origin of the ${cloud} cloud, no path). LOCAL_MODE=true is only for the local simulator`
+  );
 }
 
 export function isLoopbackHost(hostname: string): boolean {

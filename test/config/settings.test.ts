@@ -78,6 +78,95 @@ describe("settings", () => {
     expect(list.some((p) => p.startsWith("EXPORT_PAGE_SIZE"))).toBe(true);
   });
 
+  describe("Partner Center and Entra ID origins outside local mode", () => {
+    const simulatorOnly = /LOCAL_MODE=true is only for the local simulator/;
+
+    it.each([
+      ["global", "https://evil.example", "evil.example"],
+      [
+        "global",
+        "https://api.partnercenter.microsoft.com.evil.example",
+        "api.partnercenter.microsoft.com.evil.example",
+      ],
+      ["global", "https://evil.example/partner/v1", "evil.example"],
+      ["global", "https://api.partnercenter.microsoft.com:8443", "api.partnercenter.microsoft.com:8443"],
+      ["global", "https://partnercenter.microsoft.com", "partnercenter.microsoft.com"],
+      ["global", "https://api.partnercenter.microsoft.com/elsewhere", "api.partnercenter.microsoft.com"],
+      ["usgov", "https://api.partnercenter.microsoft.us", "api.partnercenter.microsoft.us"],
+    ])("PARTNER_CENTER_CLOUD=%s refuses PARTNER_CENTER_BASE_URL=%s", (cloud, value, host) => {
+      const list = problems({ ...base, PARTNER_CENTER_CLOUD: cloud, PARTNER_CENTER_BASE_URL: value });
+      const problem = list.find((p) => p.startsWith("PARTNER_CENTER_BASE_URL"));
+      expect(problem).toContain(`points at ${host};`);
+      expect(problem).toContain("must be exactly https://api.partnercenter.microsoft.com");
+      expect(problem).toMatch(simulatorOnly);
+    });
+
+    it.each([
+      ["global", "https://login.evil.example", "login.evil.example", "https://login.microsoftonline.com"],
+      [
+        "global",
+        "https://login.microsoftonline.com.evil.example",
+        "login.microsoftonline.com.evil.example",
+        "https://login.microsoftonline.com",
+      ],
+      [
+        "global",
+        "https://login.microsoftonline.us",
+        "login.microsoftonline.us",
+        "https://login.microsoftonline.com",
+      ],
+      [
+        "usgov",
+        "https://login.microsoftonline.com",
+        "login.microsoftonline.com",
+        "https://login.microsoftonline.us",
+      ],
+    ])("PARTNER_CENTER_CLOUD=%s refuses PARTNER_CENTER_AUTHORITY_HOST=%s", (cloud, value, host, allowed) => {
+      const list = problems({ ...base, PARTNER_CENTER_CLOUD: cloud, PARTNER_CENTER_AUTHORITY_HOST: value });
+      const problem = list.find((p) => p.startsWith("PARTNER_CENTER_AUTHORITY_HOST"));
+      expect(problem).toContain(`points at ${host};`);
+      expect(problem).toContain(`must be exactly ${allowed}`);
+      expect(problem).toMatch(simulatorOnly);
+    });
+
+    it("names both with every other bad setting in one error at start-up", () => {
+      const error = (() => {
+        try {
+          return loadSettings({
+            ...base,
+            PARTNER_CENTER_BASE_URL: "https://evil.example",
+            PARTNER_CENTER_AUTHORITY_HOST: "https://login.evil.example",
+            EXPORT_PAGE_SIZE: "0",
+          });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(SettingsError);
+      const list = (error as SettingsError).problems;
+      expect(list.filter((p) => p.startsWith("PARTNER_CENTER_BASE_URL"))).toHaveLength(1);
+      expect(list.filter((p) => p.startsWith("PARTNER_CENTER_AUTHORITY_HOST"))).toHaveLength(1);
+      expect(list.some((p) => p.startsWith("EXPORT_PAGE_SIZE"))).toBe(true);
+    });
+
+    it.each([
+      ["global", "https://api.partnercenter.microsoft.com", "https://login.microsoftonline.com"],
+      ["global", "https://API.PartnerCenter.Microsoft.com/", "https://LOGIN.microsoftonline.com/"],
+      ["global", "https://api.partnercenter.microsoft.com.:443/", "https://login.microsoftonline.com."],
+      ["usgov", "https://api.partnercenter.microsoft.com", "https://login.microsoftonline.us"],
+    ])("PARTNER_CENTER_CLOUD=%s accepts %s and %s, in canonical form", (cloud, baseUrl, authority) => {
+      const s = loadSettings({
+        ...base,
+        PARTNER_CENTER_CLOUD: cloud,
+        PARTNER_CENTER_BASE_URL: baseUrl,
+        PARTNER_CENTER_AUTHORITY_HOST: authority,
+      });
+      expect(s.partnerCenterBaseUrl).toBe("https://api.partnercenter.microsoft.com");
+      // The sign-in uses the cloud's own authority; no override outside local mode.
+      expect(s.authorityHost).toBeUndefined();
+    });
+  });
+
   it("allows the simulator's loopback endpoints in local mode", () => {
     const s = loadSettings({
       ...base,
@@ -86,5 +175,16 @@ describe("settings", () => {
       KEY_VAULT_URL: "https://127.0.0.1:8443",
     });
     expect(s.partnerCenterBaseUrl).toBe("https://127.0.0.1:8443");
+  });
+
+  it("allows any https Partner Center and authority origin in local mode", () => {
+    const s = loadSettings({
+      ...base,
+      LOCAL_MODE: "true",
+      PARTNER_CENTER_BASE_URL: "https://pc.simulator.example:8443/",
+      PARTNER_CENTER_AUTHORITY_HOST: "https://127.0.0.1:8443/",
+    });
+    expect(s.partnerCenterBaseUrl).toBe("https://pc.simulator.example:8443");
+    expect(s.authorityHost).toBe("https://127.0.0.1:8443");
   });
 });

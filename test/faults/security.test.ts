@@ -189,6 +189,27 @@ describe("base URLs: another host, loopback, plain HTTP", () => {
     ).toThrow(new RegExp(`${name} (points at this machine|must use https)`));
   });
 
+  // Refused at start-up, before any name lookup: these hosts are never contacted (test or not).
+  it.each([
+    ["PARTNER_CENTER_BASE_URL", "https://evil.example", "https://api.partnercenter.microsoft.com"],
+    [
+      "PARTNER_CENTER_BASE_URL",
+      "https://api.partnercenter.microsoft.com.evil.example",
+      "https://api.partnercenter.microsoft.com",
+    ],
+    ["PARTNER_CENTER_AUTHORITY_HOST", "https://login.evil.example", "https://login.microsoftonline.com"],
+    [
+      "PARTNER_CENTER_AUTHORITY_HOST",
+      "https://login.microsoftonline.com.evil.example",
+      "https://login.microsoftonline.com",
+    ],
+  ])("%s at another https host (%s) is refused without LOCAL_MODE", (name, value, allowed) => {
+    const host = new URL(value).host;
+    expect(() =>
+      loadSettings({ EXPORT_STORAGE_ACCOUNT_URL: "https://acct.blob.core.windows.net", [name]: value }),
+    ).toThrow(`${name} points at ${host}; without LOCAL_MODE=true it must be exactly ${allowed} (the `);
+  });
+
   it("with LOCAL_MODE=true the same loopback base URL is used, and the token goes there (control)", async () => {
     fx = await startFaultFixture({ profile: PROFILE, rows: 10 });
     const result = await fx.cli(["export", "--profile", PROFILE], { PARTNER_CENTER_BASE_URL: recorder.url });
