@@ -142,6 +142,29 @@ export function computeTargets(rows: readonly Row[], sizes: readonly number[], d
     });
   }
 
+  // The nightly run (a change feed against the previous snapshot) is what users run every day.
+  const second = find(rows, big, "export-second", defaultC);
+  if (second && bigExport) {
+    const cpu = (r: WorkerResult): number => (r.cpuUserMs + r.cpuSystemMs) / 1000;
+    target({
+      size: big,
+      name: "nightly run exporter CPU / first run exporter CPU",
+      c: defaultC,
+      value: cpu(second.result) / cpu(bigExport.result),
+      limit: 1.5,
+      note: `${cpu(second.result).toFixed(2)} s vs ${cpu(bigExport.result).toFixed(2)} s`,
+    });
+    target({
+      size: big,
+      name: "nightly run peak RSS (MB)",
+      c: defaultC,
+      value: second.result.maxRssMb,
+      limit: 256,
+      strict: true,
+      note: `first run: ${bigExport.result.maxRssMb.toFixed(0)} MB`,
+    });
+  }
+
   for (const row of rows.filter((r) => r.run === "export-latency" && r.c === defaultC)) {
     const ideal = (row.result.pages * row.latencyMs) / 1000 / row.c;
     target({

@@ -170,7 +170,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       // blocks on their way than it may have, and each encoder no more row groups; a failed upload
       // or encoder rejects here. (Not raced against the uploads' own promises: those stay pending
       // for the run, and every race would leave a reaction on them.)
-      await Promise.all(writers.map(async (w) => w.flush()));
+      await Promise.all([...writers.map(async (w) => w.flush()), changeFeed?.flush()]);
       env.onProgress?.({ pages: stats.pages, rows: rowCount, elapsedMs: Date.now() - startedAt.getTime() });
     }
     // One file after another (an encoder finishes its last row group first); the commits overlap.

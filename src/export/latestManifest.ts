@@ -14,6 +14,11 @@ const latestManifestSchema = z.object({
   /** Who published it: a configured profile or an ad-hoc export (absent in older manifests). */
   source: z.enum(["profile", "adhoc"]).optional(),
   rowCount: z.number().int().min(0).optional(),
+  /** The change feed's baseline for the next run (absent in manifests of earlier versions). */
+  changes: z
+    .object({ baseline: z.object({ path: z.string() }).optional() })
+    .nullable()
+    .optional(),
   files: z.array(z.object({ path: z.string(), format: z.string() })),
 });
 

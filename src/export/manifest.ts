@@ -44,6 +44,11 @@ export interface ManifestChanges {
   readonly added: number;
   readonly changed: number;
   readonly removed: number;
+  /**
+   * changes.baseline.tsv: ids, fingerprints and original values of this run's referrals, which the
+   * next run's feed compares against.
+   */
+  readonly baseline: ManifestSideFile;
   /** changes.csv and changes.json in the run folder. */
   readonly files: readonly ManifestFile[];
 }

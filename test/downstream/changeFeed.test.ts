@@ -147,11 +147,33 @@ describe("change feed", () => {
     const fromJson = (await exportRun(f, { profile: "feed-json", formats: ["json"] })).manifest;
     expect(fromJson.changes).toMatchObject({ added: 0, changed: 1, removed: 0 });
 
-    // A Parquet-only previous snapshot: nothing to read it back with, so no comparison.
-    await exportRun(f, { profile: "feed-parquet", formats: ["parquet"] });
+    // A Parquet-only previous snapshot is compared through the baseline every raw run leaves.
+    const parquetOnly = (await exportRun(f, { profile: "feed-parquet", formats: ["parquet"] })).manifest;
+    f.dataset.remove(f.dataset.get(1).id);
     const afterParquet = (await exportRun(f, { profile: "feed-parquet", formats: ["parquet"] })).manifest;
-    expect(afterParquet.changes).toMatchObject({ previousRunId: null, added: 0, changed: 0, removed: 0 });
-    expect(afterParquet.changes?.note).toMatch(/no CSV or JSON/);
+    expect(afterParquet.changes).toMatchObject({
+      previousRunId: parquetOnly.runId,
+      note: null,
+      added: 0,
+      changed: 0,
+      removed: 1,
+    });
+
+    // A previous run of an earlier version (no baseline) with only Parquet: nothing to read it back with.
+    const latestPath = "feed-parquet/latest/_manifest.json";
+    const legacy = JSON.parse(
+      (await f.services.exportContainer.getBlobClient(latestPath).downloadToBuffer()).toString("utf8"),
+    ) as {
+      changes: Record<string, unknown>;
+    };
+    delete legacy.changes.baseline;
+    const legacyText = JSON.stringify(legacy);
+    await f.services.exportContainer
+      .getBlockBlobClient(latestPath)
+      .upload(legacyText, Buffer.byteLength(legacyText));
+    const afterLegacy = (await exportRun(f, { profile: "feed-parquet", formats: ["parquet"] })).manifest;
+    expect(afterLegacy.changes).toMatchObject({ previousRunId: null, added: 0, changed: 0, removed: 0 });
+    expect(afterLegacy.changes?.note).toMatch(/no baseline, CSV or JSON/);
 
     // The profile's query changed: the old snapshot is a different data set.
     const otherQuery = (
@@ -256,5 +278,114 @@ describe("reading a previous snapshot back", () => {
     ];
     for (const size of [1, 2, 3, 5, text.length])
       expect((await collect(csvRecords(chunked(text, size)))).flat(), `chunks of ${size}`).toEqual(expected);
+  });
+});
+
+describe("change feed exactness (property)", () => {
+  /** Values a spreadsheet guard, a CSV reader or a line-based reader could mangle. */
+  const hostile = fc.oneof(
+    fc.constantFrom(
+      "=SUM(A1:A9)",
+      "+1",
+      "-2",
+      "@cmd",
+      "\t=tab",
+      "\r=cr",
+      "'=already quoted",
+      'a "quoted", value',
+      "line\nbreak",
+      "crlf\r\nbreak",
+      "Ünïcødé 名前 🚀",
+      "back\\slash\\N",
+      "tab\there",
+      "\\N",
+    ),
+    fc.string({ minLength: 1, maxLength: 12 }),
+  );
+  const DATE_FIELDS = COMPARED_FIELDS.slice(1);
+  /** One instant in the notations Partner Center's date format allows. */
+  const notations = (ms: number): string[] => {
+    const iso = new Date(ms).toISOString().slice(0, 19);
+    return [iso, `${iso}.000`, `${iso}Z`, iso.replace("T", " "), `${iso}.0000000+00:00`];
+  };
+  const instant = fc
+    .integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 9, 1) })
+    .map((ms) => ms - (ms % 1000));
+  let run = 0;
+
+  it("two runs over identical data with hostile values in every compared field give an empty feed; a known set of changes gives exactly that set", async () => {
+    fixture = await startExportFixture({ rows: 40 });
+    const f = fixture;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(fc.nat(39), hostile, fc.constantFrom(...DATE_FIELDS), instant, fc.nat(4), fc.nat(4)),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
+        fc.array(hostile, { minLength: 1, maxLength: 3 }),
+        fc.nat(9),
+        async (patches, newIds, removeAt) => {
+          const profile = `feed-prop-${++run}`;
+          // Hostile statuses, and dates in any notation Partner Center's format allows.
+          for (const [at, status, field, ms, notation] of patches) {
+            const row = f.dataset.get(at % f.dataset.size);
+            f.dataset.update(row.id, { status, [field]: notations(ms)[notation] });
+          }
+          await exportRun(f, { profile, formats: ["csv"] });
+          const same = (await exportRun(f, { profile, formats: ["csv"] })).manifest;
+          expect(same.changes).toMatchObject({ added: 0, changed: 0, removed: 0, note: null });
+
+          // A new notation of the same instants is no change either.
+          for (const [at, , field, ms, , renotation] of patches) {
+            const row = f.dataset.get(at % f.dataset.size);
+            f.dataset.update(row.id, { [field]: notations(ms)[renotation] });
+          }
+          const renoted = (await exportRun(f, { profile, formats: ["csv"] })).manifest;
+          expect(renoted.changes).toMatchObject({ added: 0, changed: 0, removed: 0, note: null });
+
+          // The same with a previous run of an earlier version: no baseline, CSV only (guard undone).
+          const latestPath = `${profile}/latest/_manifest.json`;
+          const legacy = JSON.parse(
+            (await f.services.exportContainer.getBlobClient(latestPath).downloadToBuffer()).toString("utf8"),
+          ) as { changes: Record<string, unknown> };
+          delete legacy.changes.baseline;
+          const legacyText = JSON.stringify(legacy);
+          await f.services.exportContainer
+            .getBlockBlobClient(latestPath)
+            .upload(legacyText, Buffer.byteLength(legacyText));
+          const fromCsv = (await exportRun(f, { profile, formats: ["csv"] })).manifest;
+          expect(fromCsv.changes).toMatchObject({ added: 0, changed: 0, removed: 0, note: null });
+
+          // A known set: hostile new ids, a changed status, a removed referral.
+          const template = f.dataset.get(0);
+          const added = [...new Set(newIds.map((id) => `${id}-${run}`))];
+          for (const id of added) f.dataset.add({ ...template, id });
+          const changedRow = f.dataset.get(1 + (removeAt % 5));
+          f.dataset.update(changedRow.id, { status: `${changedRow.status}=changed` });
+          const removedRow = f.dataset.get(10 + removeAt);
+          f.dataset.remove(removedRow.id);
+          const next = (await exportRun(f, { profile, formats: ["csv", "json"] })).manifest;
+          expect(next.changes).toMatchObject({ added: added.length, changed: 1, removed: 1 });
+          const { json } = await feedOf(f, next);
+          expect(
+            json
+              .filter((r) => r.change === "added")
+              .map((r) => r.id)
+              .sort(),
+          ).toEqual([...added].sort());
+          expect(json.find((r) => r.change === "changed")).toMatchObject({
+            id: changedRow.id,
+            changedFields: ["status"],
+            status: `${changedRow.status}=changed`,
+            previousStatus: changedRow.status,
+          });
+          expect(json.find((r) => r.change === "removed")?.id).toBe(removedRow.id);
+        },
+      ),
+      { numRuns: 6, seed: 20261206 },
+    );
   });
 });

@@ -1,5 +1,5 @@
-import type { ReferralRow } from "../../partnerCenter/fields.js";
-import { COMPARED_FIELDS, comparedOf, differs, fieldText, type Compared } from "./compared.js";
+import { baselineValues } from "./baseline.js";
+import { COMPARED_FIELDS, differs, type Compared } from "./compared.js";
 import type { FeedWriter } from "./feedWriter.js";
 import type { SnapshotRow } from "./previousSnapshot.js";
 import { CHANGED, DONE, SAME, UNSEEN, type SnapshotIndex } from "./snapshotIndex.js";
@@ -31,28 +31,35 @@ export class SnapshotDiff {
     return { added: this.added, changed: this.changed, removed: this.removed };
   }
 
-  /** A slice of this run's normalised rows. */
-  addCurrent(rows: readonly ReferralRow[]): void {
+  /** One referral of this run, with the fingerprint of its compared values (snapshotIndex.ts). */
+  addCurrent(id: string, values: Compared, fingerprintA: number, fingerprintB: number): void {
     const { index } = this;
-    for (const row of rows) {
-      const id = fieldText(row.id);
-      if (id === null) continue;
-      const values = comparedOf(row);
-      const slot = index.find(id);
-      if (slot < 0) {
-        this.added++;
-        this.feed.write("added", id, values, null, []);
-      } else if (index.state(slot) === UNSEEN) {
-        if (index.sameValues(slot, values)) index.setState(slot, SAME);
-        else {
-          index.setState(slot, CHANGED);
-          this.current.set(id, values);
-        }
+    const slot = index.find(id);
+    if (slot < 0) {
+      this.added++;
+      this.feed.write("added", id, values, null, []);
+    } else if (index.state(slot) === UNSEEN) {
+      if (index.sameFingerprint(slot, fingerprintA, fingerprintB)) index.setState(slot, SAME);
+      else {
+        index.setState(slot, CHANGED);
+        this.current.set(id, values);
       }
     }
   }
 
-  /** A chunk of the previous snapshot's rows, read back at the end. */
+  /**
+   * A referral of the previous baseline, read back at the end: its values are parsed only when it
+   * disappeared or changed.
+   */
+  addPreviousLine(id: string, rest: string): void {
+    const slot = this.index.find(id);
+    if (slot < 0) return;
+    const state = this.index.state(slot);
+    if (state === UNSEEN || state === CHANGED) this.previous(id, slot, state, baselineValues(rest));
+    if (state !== SAME) this.index.setState(slot, DONE);
+  }
+
+  /** A chunk of the previous snapshot's rows (a CSV or JSON file of an earlier version), read back at the end. */
   addPrevious(rows: readonly SnapshotRow[]): void {
     const { index } = this;
     for (const { id, values: before } of rows) {
@@ -60,21 +67,25 @@ export class SnapshotDiff {
       const slot = index.find(id);
       if (slot < 0) continue;
       const state = index.state(slot);
-      if (state === UNSEEN) {
-        this.removed++;
-        this.feed.write("removed", id, null, before, []);
-      } else if (state === CHANGED) {
-        const after = this.current.get(id);
-        this.current.delete(id);
-        const fields = after
-          ? COMPARED_FIELDS.filter((_, i) => differs(i, before[i] ?? null, after[i] ?? null))
-          : [];
-        if (after && fields.length > 0) {
-          this.changed++;
-          this.feed.write("changed", id, after, before, fields);
-        }
-      }
+      if (state === UNSEEN || state === CHANGED) this.previous(id, slot, state, before);
       if (state !== SAME) index.setState(slot, DONE);
+    }
+  }
+
+  private previous(id: string, _slot: number, state: number, before: Compared): void {
+    if (state === UNSEEN) {
+      this.removed++;
+      this.feed.write("removed", id, null, before, []);
+      return;
+    }
+    const after = this.current.get(id);
+    this.current.delete(id);
+    const fields = after
+      ? COMPARED_FIELDS.filter((_, i) => differs(i, before[i] ?? null, after[i] ?? null))
+      : [];
+    if (after && fields.length > 0) {
+      this.changed++;
+      this.feed.write("changed", id, after, before, fields);
     }
   }
 }

@@ -13,10 +13,25 @@ export interface SnapshotRow {
   readonly values: Compared;
 }
 
+/**
+ * The CSV's spreadsheet guard undone: a value the writer prefixed with `'` (because it began with
+ * `=`, `+`, `-`, `@`, tab or CR) compares as the original. Only CSVs of runs before baselines
+ * existed are read, and only when the run wrote no JSON.
+ */
+function unguarded(value: string | undefined): string | undefined {
+  return value !== undefined &&
+    value.length > 1 &&
+    value.charCodeAt(0) === 39 &&
+    "=+-@\t\r".includes(value.charAt(1))
+    ? value.slice(1)
+    : value;
+}
+
 /** Rows of a CSV file, the id and compared fields found by the header. */
 async function* csvRows(chunks: AsyncIterable<string>): AsyncGenerator<SnapshotRow[]> {
   let positions: readonly number[] | undefined;
-  const cell = (record: readonly string[], i: number): string | null => (i < 0 ? null : fieldText(record[i]));
+  const cell = (record: readonly string[], i: number): string | null =>
+    i < 0 ? null : fieldText(unguarded(record[i]));
   for await (const records of csvRecords(chunks)) {
     const rows: SnapshotRow[] = [];
     for (const record of records) {
@@ -55,11 +70,11 @@ export function snapshotRows(
 }
 
 /**
- * CSV is read in preference to JSON: a third of the bytes to download, and the compared fields
- * (id, status, dates) never begin with a character the CSV's formula guard would touch.
+ * For a previous run without a baseline (an earlier version): its JSON file, which holds the
+ * original values, in preference to its CSV, whose values may carry the spreadsheet guard.
  */
 export function comparableFile(manifest: LatestManifest): SnapshotFile | undefined {
-  for (const format of ["csv", "json"] as const) {
+  for (const format of ["json", "csv"] as const) {
     const file = manifest.files.find((f) => f.format === format);
     if (file) return { path: file.path, format, rowCount: manifest.rowCount ?? 0 };
   }

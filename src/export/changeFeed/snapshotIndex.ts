@@ -18,6 +18,19 @@ function hashText(text: string): void {
   if (hashA === 0 && hashB === 0) hashA = 1;
 }
 
+/**
+ * The fingerprint of a referral's compared fields: returns its first half and leaves the second
+ * for `lastFingerprintB` (two numbers without an allocation). Stable across runs: baselines store it.
+ */
+export function fingerprintOf(values: Compared): number {
+  fingerprint(values);
+  return hashA;
+}
+
+export function lastFingerprintB(): number {
+  return hashB;
+}
+
 function fingerprint(values: Compared): void {
   let text = values[0] ?? "\u0001";
   for (let i = DATE_OFFSET; i < values.length; i++) {
@@ -80,6 +93,24 @@ export class SnapshotIndex {
     this.valueA[slot] = va;
     this.valueB[slot] = vb;
     this.states[slot] = UNSEEN;
+  }
+
+  /** Adds (or replaces) an id with a fingerprint read from a baseline. */
+  insertFingerprint(id: string, fingerprintA: number, fingerprintB: number): void {
+    if (this.used * 2 >= this.states.length) this.grow();
+    hashText(id);
+    const slot = this.slotOf(hashA, hashB);
+    if (this.states[slot] === EMPTY) this.used++;
+    this.idA[slot] = hashA;
+    this.idB[slot] = hashB;
+    this.valueA[slot] = fingerprintA;
+    this.valueB[slot] = fingerprintB;
+    this.states[slot] = UNSEEN;
+  }
+
+  /** True when a fingerprint computed by `fingerprintOf` matches the previous snapshot's. */
+  sameFingerprint(slot: number, fingerprintA: number, fingerprintB: number): boolean {
+    return this.valueA[slot] === fingerprintA && this.valueB[slot] === fingerprintB;
   }
 
   /** The slot holding this id, or -1. */
