@@ -54,11 +54,21 @@ export async function authLogin(options: AuthOptions, mode: LoginMode, io: CliIo
 
 /**
  * `referrals-export auth status`: who is signed in, when the stored sign-in was last refreshed, and
- * whether a Partner Center token can be obtained now. Exit 0 ok, 3 consent needed, 1 other failure.
+ * whether a Partner Center token can be obtained now, as text or (`json`) one JSON document. Exit 0
+ * ok, 3 consent needed, 1 other failure.
  */
-export async function authStatus(options: AuthOptions, io: CliIo): Promise<number> {
+export async function authStatus(
+  options: AuthOptions,
+  io: CliIo,
+  output: { readonly json?: boolean } = {},
+): Promise<number> {
   try {
     const report = await getAuthStatus(options);
+    if (output.json) {
+      // The report holds no token: the same facts as the text, as one JSON document.
+      io.out(JSON.stringify(report, null, 2));
+      return report.token.ok ? EXIT_OK : report.token.consentRequired ? EXIT_CONSENT_REQUIRED : EXIT_FAILURE;
+    }
     io.out(`Cloud:          ${report.cloud}`);
     io.out(`Tenant:         ${report.tenantId}`);
     io.out(`Authority:      ${report.authority}`);

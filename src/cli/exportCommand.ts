@@ -5,18 +5,7 @@ import { exportRequestSchema, resolveExportRequest, type FieldProblem } from "..
 import type { ExportProfile } from "../runs/profiles.js";
 import type { ExportRequestInput, ResolvedExportRequest } from "../runs/exportRequest.js";
 import { LOCK_LEASE_SECONDS } from "../runs/profileLock.js";
-import { EXIT, UsageError, type CliIo, parseCliArgs } from "./io.js";
-
-export const EXPORT_HELP = `Usage: referrals-export export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level day|week|month] [--format csv,json,parquet] [--name NAME]) [--json]
-
-Runs one export now and publishes it to {name}/snapshot_date=…/run_id=…/ and {name}/latest/.
-  --profile NAME            an export profile from EXPORT_PROFILES
-  --filter F                Partner Center filter, e.g. "status eq 'Won' and createdDate ge '2026-01-01'"
-  --groupby A,B             group by these fields (counts per group)
-  --aggregation-level L     day, week or month; needs a date field in --groupby
-  --format csv,json,parquet files to write (default csv,json); a profile's formats are its own
-  --name NAME               folder name for an ad-hoc export (default: adhoc)
-  --json                    print the manifest as JSON instead of a summary`;
+import { EXIT, UsageError, type CliIo, parseCliArgs, printable } from "./io.js";
 
 /** The request field each flag fills, so a problem with a field is shown as its flag. */
 const FLAGS: Record<string, string> = {
@@ -33,11 +22,18 @@ export interface ExportPlan {
   readonly json: boolean;
 }
 
+/** The arguments of `export`, checked on their own: what they ask for, before any setting is read. */
+export interface ExportArgs {
+  readonly input: ExportRequestInput;
+  readonly json: boolean;
+}
+
 /**
- * Turns arguments into a resolved request with the same schema and rules as `POST /api/exports`,
- * or throws UsageError naming every problem (each as its flag, with the API's message).
+ * Reads the flags into a request with the same schema as `POST /api/exports` and checks everything
+ * that needs no settings (the schema, an ad-hoc query, flags that cannot go with --profile); throws
+ * UsageError naming every problem, each as its flag, with the API's message.
  */
-export function planExport(args: readonly string[], profiles: readonly ExportProfile[]): ExportPlan {
+export function parseExportArgs(args: readonly string[]): ExportArgs {
   const { values } = parseCliArgs({
     args: [...args],
     options: {
@@ -68,14 +64,31 @@ export function planExport(args: readonly string[], profiles: readonly ExportPro
     throw usageErrors(
       parsed.error.issues.map((i) => ({ field: String(i.path[0] ?? "request"), message: i.message })),
     );
-  const resolution = resolveExportRequest(parsed.data satisfies ExportRequestInput, profiles);
+  // Resolved against no profiles, a request shows every problem that is not about which profiles
+  // exist; "unknown profile" waits for the settings.
+  const early = resolveExportRequest(parsed.data, []);
+  if (!early.ok) {
+    const problems = early.errors.filter(
+      (e) => !(parsed.data.profile !== undefined && e.field === "profile"),
+    );
+    if (problems.length > 0) throw usageErrors(problems);
+  }
+  return { input: parsed.data, json: values.json };
+}
+
+/** The request against the configured profiles; throws UsageError naming every problem. */
+export function planExport(args: ExportArgs, profiles: readonly ExportProfile[]): ExportPlan {
+  const resolution = resolveExportRequest(args.input, profiles);
   if (!resolution.ok) throw usageErrors(resolution.errors);
-  return { request: resolution.value, json: values.json };
+  return { request: resolution.value, json: args.json };
 }
 
 /** One usage error naming every problem, each as `--flag: message`. */
 export function usageErrors(problems: readonly FieldProblem[]): UsageError {
-  return new UsageError(problems.map((p) => `${FLAGS[p.field] ?? p.field}: ${p.message}`).join("\n"));
+  // One line per problem: text from the command line inside a problem cannot start a line of its own.
+  return new UsageError(
+    problems.map((p) => printable(`${FLAGS[p.field] ?? p.field}: ${p.message}`)).join("\n"),
+  );
 }
 
 /** The `export` command: exit 0 published, 1 failed, 2 refused, 3 consent needed. */

@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { redact } from "../common/redact.js";
+
 /** Where a command writes: injectable so tests capture output and exit codes without a process. */
 export interface CliIo {
   out(line: string): void;
@@ -11,14 +13,22 @@ export interface CliIo {
 
 let progressShown = false;
 
+/** Ends a progress line on the terminal, so the next line (a log line, a message) starts on its own. */
+function endProgress(): void {
+  if (progressShown) process.stderr.write("\n");
+  progressShown = false;
+}
+
 export const processIo: CliIo = {
   out: (line) => process.stdout.write(line + "\n"),
-  err: (line) => process.stderr.write(line + "\n"),
+  err: (line) => {
+    endProgress();
+    process.stderr.write(line + "\n");
+  },
   progress: (line) => {
     if (!process.stderr.isTTY) return;
     if (line === undefined) {
-      if (progressShown) process.stderr.write("\n");
-      progressShown = false;
+      endProgress();
       return;
     }
     progressShown = true;
@@ -27,13 +37,55 @@ export const processIo: CliIo = {
   interactive: process.stderr.isTTY,
 };
 
+/**
+ * The io every command writes through: each line passes the product's redaction (a connection
+ * string's key, a token echoed in an upstream error) and `printable`, so no text reaching the
+ * terminal can carry a credential or a control character.
+ */
+export function safeIo(io: CliIo): CliIo {
+  const clean = (text: string): string => text.split("\n").map(printable).join("\n");
+  const progress = io.progress?.bind(io);
+  return {
+    out: (line) => {
+      io.out(clean(redact(line)));
+    },
+    err: (line) => {
+      io.err(clean(redact(line)));
+    },
+    ...(progress
+      ? {
+          progress: (line: string | undefined) => {
+            progress(line === undefined ? undefined : printable(redact(line)));
+          },
+        }
+      : {}),
+    interactive: io.interactive,
+  };
+}
+
 export const EXIT = { ok: 0, failed: 1, usage: 2, consent: 3 } as const;
 
+/** Bad arguments: the command is refused before settings are read or anything is sent. Exit 2. */
 export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
+  override readonly name = "UsageError";
+  readonly reason = "usage";
+}
+
+export function isUsageError(error: unknown): error is UsageError {
+  return error instanceof UsageError;
+}
+
+/**
+ * What the command needs from this machine is not there: storage that does not answer, no Azure
+ * sign-in, a port in use. The message says what to start, set or sign in to. Exit 2.
+ */
+export class SetupError extends Error {
+  override readonly name = "SetupError";
+  readonly reason = "setup";
+}
+
+export function isSetupError(error: unknown): error is SetupError {
+  return error instanceof SetupError;
 }
 
 /**
@@ -60,6 +112,12 @@ export function parseCliArgs<T extends ParseArgsConfig>(config: T): ReturnType<t
   try {
     return parseArgs(config);
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    // The message quotes the argument: made printable, so it stays one line.
+    throw new UsageError(printable(error instanceof Error ? error.message : String(error)));
   }
+}
+
+/** Whether the arguments ask for help (`--help` or `-h` anywhere). */
+export function wantsHelp(args: readonly string[]): boolean {
+  return args.includes("--help") || args.includes("-h");
 }

@@ -1,89 +1,103 @@
 #!/usr/bin/env node
 import { pathToFileURL } from "node:url";
 import { realpathSync } from "node:fs";
-import { loadSettings, SettingsError, type Settings } from "../config/settings.js";
-import { createApp, type App } from "../app/app.js";
-import { exportCommand, planExport, EXPORT_HELP } from "./exportCommand.js";
-import { EXIT, UsageError, printable, processIo, type CliIo } from "./io.js";
-import { simulateCommand, SIMULATE_HELP } from "./simulateCommand.js";
-import { runsCommand, RUNS_HELP } from "./runsCommand.js";
-import { authCommand, AUTH_HELP } from "./authCommand.js";
-
-export const HELP = `referrals-export — exports Partner Center referrals analytics to Azure Blob Storage
-
-Usage: referrals-export <command> [options]
-
-Commands:
-  export       run one export now (by profile or ad hoc) and publish it
-  runs list    list recent runs of a profile
-  auth login   consent once (device code or browser); stores the sign-in in Key Vault
-  auth status  show the stored sign-in and whether a token can be obtained now
-  simulate     serve the local Partner Center + Entra ID + Key Vault simulator
-
-Settings come from environment variables (see README). Exit codes: 0 ok, 1 export failed,
-2 bad usage or settings, 3 consent needed (run auth login).
-
-${EXPORT_HELP}
-
-${RUNS_HELP}
-
-${AUTH_HELP}
-
-${SIMULATE_HELP}`;
+import type { App } from "../app/app.js";
+import { isSettingsError, type Settings } from "../config/settings.js";
+import { createLogger, type Logger } from "../logging/logger.js";
+import { loadCommandSettings, type CommandContext, type Env } from "./commandSettings.js";
+import { helpFor, overviewHelp } from "./help.js";
+import {
+  EXIT,
+  UsageError,
+  isSetupError,
+  isUsageError,
+  printable,
+  processIo,
+  safeIo,
+  wantsHelp,
+  type CliIo,
+} from "./io.js";
+import { productVersion } from "./version.js";
 
 export interface CliDeps {
-  /** Builds the app from settings (tests inject their own credential). */
-  readonly openApp?: (settings: Settings) => App;
+  /** Builds the app from settings and the CLI's logger (tests inject their own credential or logger). */
+  readonly openApp?: (settings: Settings, logger: Logger) => App;
 }
 
-/** Runs the CLI and returns its exit code; `env` and `io` are injectable for tests. */
+/**
+ * Runs the CLI and returns its exit code; `env` and `io` are injectable for tests. Arguments are
+ * checked first, then every setting at once, then storage, and only then is anything sent. The
+ * commands are loaded when run, so help and version answer without loading the Azure libraries.
+ */
 export async function runCli(
   argv: readonly string[],
-  env: Readonly<Record<string, string | undefined>> = process.env,
-  io: CliIo = processIo,
+  env: Env = process.env,
+  rawIo: CliIo = processIo,
   deps: CliDeps = {},
 ): Promise<number> {
-  const open = deps.openApp ?? ((settings: Settings) => createApp(settings));
+  const io = safeIo(rawIo);
   const [command, ...rest] = argv;
+  const ctx: CommandContext = {
+    env,
+    io,
+    // Log lines go to stderr, whatever their level: stdout holds only a command's result (--json).
+    open: (settings) =>
+      openApp(
+        settings,
+        createLogger(settings.logLevel, (line) => {
+          io.err(line);
+        }),
+        deps,
+      ),
+  };
   try {
     switch (command) {
       case undefined:
+        io.err(overviewHelp());
+        return EXIT.usage;
       case "help":
+        io.out(helpFor(rest));
+        return EXIT.ok;
       case "--help":
       case "-h":
-        io.out(HELP);
-        return command === undefined ? EXIT.usage : EXIT.ok;
-      case "export": {
-        if (rest.includes("--help")) return help(io, EXPORT_HELP);
-        const settings = loadSettings(env);
-        const plan = planExport(rest, settings.profiles);
-        return await exportCommand(plan, open(settings), io);
-      }
+        io.out(overviewHelp());
+        return EXIT.ok;
+      case "--version":
+      case "-V":
+        io.out(productVersion());
+        return EXIT.ok;
+      case "export":
+        if (wantsHelp(rest)) return help(io, ["export"]);
+        return await exportDoor(rest, ctx);
       case "runs":
-        if (rest.includes("--help")) return help(io, RUNS_HELP);
-        return await runsCommand(rest, env, io, open);
+        if (wantsHelp(rest)) return help(io, ["runs"]);
+        return await (await import("./runsCommand.js")).runsCommand(rest, ctx);
       case "auth":
-        if (rest.includes("--help")) return help(io, AUTH_HELP);
-        return await authCommand(rest, env, io, open);
+        if (wantsHelp(rest)) return help(io, ["auth", ...rest.slice(0, 1)]);
+        return await (await import("./authCommand.js")).authCommand(rest, ctx);
       case "simulate":
-        if (rest.includes("--help")) return help(io, SIMULATE_HELP);
-        return await simulateCommand(rest, io);
+        if (wantsHelp(rest)) return help(io, ["simulate"]);
+        return await (await import("./simulateCommand.js")).simulateCommand(rest, io);
       default:
         throw new UsageError(
-          `unknown command '${command.slice(0, 40)}' (try: export, runs list, auth login, auth status, simulate)`,
+          `unknown command '${printable(command.slice(0, 40))}' (try: export, runs list, auth login, auth status, simulate)`,
         );
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`referrals-export: ${printable(error.message)}`);
-      io.err("Run 'referrals-export --help' for usage.");
+    if (isUsageError(error)) {
+      io.err(`referrals-export: ${error.message}`);
+      io.err(`Run '${helpCommand(command, rest)}' for usage.`);
       return EXIT.usage;
     }
-    if (error instanceof SettingsError) {
+    if (isSettingsError(error)) {
       // One line per problem; a value with a line break inside cannot add a line of its own.
       io.err(
         `referrals-export: Invalid settings:\n${error.problems.map((p) => `  - ${printable(p)}`).join("\n")}`,
       );
+      return EXIT.usage;
+    }
+    if (isSetupError(error)) {
+      io.err(`referrals-export: ${error.message}`);
       return EXIT.usage;
     }
     io.err(`referrals-export: ${error instanceof Error ? error.message : String(error)}`);
@@ -91,13 +105,47 @@ export async function runCli(
   }
 }
 
-function help(io: CliIo, text: string): number {
-  io.out(text);
+/** `export`: arguments, settings, the request against the profiles, storage, then the run. */
+async function exportDoor(args: readonly string[], ctx: CommandContext): Promise<number> {
+  const { exportCommand, parseExportArgs, planExport } = await import("./exportCommand.js");
+  const parsed = parseExportArgs(args);
+  const settings = loadCommandSettings(ctx.env, { signIn: true });
+  const plan = planExport(parsed, settings.profiles);
+  const app = await ctx.open(settings);
+  // The delegated credential is built now, so missing sign-in settings stop the command here.
+  app.partnerCenterCredential();
+  const { checkStorage } = await import("./storageCheck.js");
+  await checkStorage(app, { queue: true });
+  return exportCommand(plan, app, ctx.io);
+}
+
+async function openApp(settings: Settings, logger: Logger, deps: CliDeps): Promise<App> {
+  if (deps.openApp) return deps.openApp(settings, logger);
+  const { createApp } = await import("../app/app.js");
+  return createApp(settings, { logger });
+}
+
+function help(io: CliIo, topic: readonly string[]): number {
+  io.out(helpFor(topic));
   return EXIT.ok;
+}
+
+/** Where a usage error points: the command's own help when the command is known. */
+function helpCommand(command: string | undefined, rest: readonly string[]): string {
+  if (command === "export" || command === "runs" || command === "simulate")
+    return `referrals-export help ${command}`;
+  if (command === "auth" && (rest[0] === "login" || rest[0] === "status"))
+    return `referrals-export help auth ${rest[0]}`;
+  return "referrals-export --help";
 }
 
 const invokedDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (invokedDirectly) {
+  // A reader that stops early (`| head`) ends the output quietly, not with an EPIPE stack trace.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(process.exitCode ?? 0);
+  });
   process.exitCode = await runCli(process.argv.slice(2));
 }

@@ -1,27 +1,14 @@
-import { createApp, type App } from "../app/app.js";
-import { loadSettings, type Settings } from "../config/settings.js";
 import { PROFILE_NAME } from "../export/layout.js";
 import { MAX_LIST_LIMIT, type RunRecord } from "../runs/runStore.js";
-import { EXIT, UsageError, type CliIo, parseCliArgs } from "./io.js";
-
-export const RUNS_HELP = `Usage: referrals-export runs list [--profile NAME] [--limit N] [--json]
-
-Lists recent runs from every door (HTTP, timer, CLI), newest first: the same records as
-GET /api/exports, with status, trigger, rows and the reason of a failure.
-  --profile NAME   only this profile's (or ad-hoc name's) runs
-  --limit N        at most N runs (1-${MAX_LIST_LIMIT}, default 20)
-  --json           print the runs as one JSON document`;
+import { loadCommandSettings, type CommandContext } from "./commandSettings.js";
+import { EXIT, UsageError, parseCliArgs, printable } from "./io.js";
+import { checkStorage } from "./storageCheck.js";
 
 /** `runs list`: the run records every door writes, so it shows what `GET /api/exports` shows. */
-export async function runsCommand(
-  args: readonly string[],
-  env: Readonly<Record<string, string | undefined>>,
-  io: CliIo,
-  open: (settings: Settings) => App = (settings) => createApp(settings),
-): Promise<number> {
+export async function runsCommand(args: readonly string[], ctx: CommandContext): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== "list")
-    throw new UsageError(`unknown runs command '${(sub ?? "").slice(0, 40)}' (try: runs list)`);
+    throw new UsageError(`unknown runs command '${printable((sub ?? "").slice(0, 40))}' (try: runs list)`);
   const { values } = parseCliArgs({
     args: rest,
     options: {
@@ -36,12 +23,14 @@ export async function runsCommand(
   if (!/^\d{1,3}$/.test(values.limit) || limit < 1 || limit > MAX_LIST_LIMIT)
     throw new UsageError(`--limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
   if (values.profile !== undefined && !PROFILE_NAME.safeParse(values.profile).success)
-    throw new UsageError(`--profile '${values.profile.slice(0, 80)}' is not a valid profile name`);
-  const settings = loadSettings(env);
-  const app = open(settings);
+    throw new UsageError(`--profile '${printable(values.profile.slice(0, 80))}' is not a valid profile name`);
+  const settings = loadCommandSettings(ctx.env, { signIn: false });
+  const app = await ctx.open(settings);
+  await checkStorage(app, { queue: false });
   const runs: RunRecord[] = (await app.runsContainer.exists())
     ? await app.runs.list({ ...(values.profile !== undefined ? { profile: values.profile } : {}), limit })
     : [];
+  const io = ctx.io;
   if (values.json) {
     io.out(
       JSON.stringify(
@@ -87,7 +76,8 @@ export async function runsCommand(
         r.completedAt ?? "-",
       ].join("  "),
     );
-    if (r.error) io.out(`    ${r.error.reason}: ${r.error.message}`);
+    // A failure's message may quote upstream text: one line, whatever it holds.
+    if (r.error) io.out(`    ${r.error.reason}: ${printable(r.error.message)}`);
   }
   return EXIT.ok;
 }

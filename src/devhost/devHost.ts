@@ -657,6 +657,7 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   const env: Env = { ...(values.settings ? readLocalSettings(values.settings) : {}), ...process.env };
   let host: DevHost;
+  const requestedPort = values.port ?? String(DEFAULT_DEV_PORT);
   try {
     const port = whole("port", values.port, 65_535);
     const rows = whole("rows", values.rows, 10_000_000);
@@ -673,6 +674,12 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`dev: ${error.message}\n`);
       return 2;
     }
+    if (isAddressInUse(error)) {
+      process.stderr.write(
+        `dev: port ${requestedPort} on 127.0.0.1 is in use (another dev host or Functions host?); choose another with --port, e.g. npm run dev -- --port 7072 (0 picks a free one)\n`,
+      );
+      return 2;
+    }
     throw error;
   }
   process.stdout.write(
@@ -684,6 +691,11 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   await host.stop();
   return 0;
+}
+
+/** The listen error of a port another process holds (Node's errno code, not the message). */
+function isAddressInUse(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === "EADDRINUSE";
 }
 
 const entry = process.argv[1];
