@@ -136,15 +136,19 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
 
     const loops: Promise<void>[] = [];
     if (options.worker !== false) {
-      const worker = definitions.find((d) => d.kind === "storageQueue");
-      if (worker)
+      // Every queue-triggered function (the worker, and the poison queue's watcher) on its own queue.
+      for (const definition of definitions) {
+        if (definition.kind !== "storageQueue") continue;
+        const queue = app.queueService.getQueueClient(definition.options.queueName);
+        const poison = app.queueService.getQueueClient(`${definition.options.queueName}-poison`);
         loops.push(
-          pollQueue(worker, app.jobs.queue, app.jobs.poisonQueue, shutdown.signal, logger, sink, {
+          pollQueue(definition, queue, poison, shutdown.signal, logger, sink, {
             maxPollingIntervalMs: options.maxPollingIntervalMs ?? JOB_MAX_POLLING_INTERVAL_MS,
             retryDelaySeconds: options.retryDelaySeconds ?? JOB_RETRY_DELAY_SECONDS,
             maxDequeueCount: options.maxDequeueCount ?? JOB_MAX_DEQUEUE_COUNT,
           }),
         );
+      }
     }
     if (options.timer !== false) {
       const timer = definitions.find((d) => d.kind === "timer");
@@ -509,6 +513,8 @@ async function processMessage(
 ): Promise<void> {
   let popReceipt = item.popReceipt;
   const toPoison = async (): Promise<void> => {
+    // The poison queue's own poison queue is made only if a message ever needs it.
+    await poison.createIfNotExists();
     await poison.sendMessage(item.messageText);
     await queue.deleteMessage(item.messageId, popReceipt);
     log.error("Job moved to the poison queue", {
