@@ -18,6 +18,13 @@ export function isEnvelopeError(error: unknown): error is EnvelopeError {
   return error instanceof EnvelopeError;
 }
 
+/**
+ * Deepest nesting a row may have (the row object is level 1). Referrals are nearly flat; the limit
+ * only keeps a hostile or broken row from overflowing the stack of whatever walks it later
+ * (normalisation, the JSON writer), which JSON.parse itself does not do.
+ */
+export const MAX_ROW_DEPTH = 64;
+
 const rowSchema = z.record(z.string(), z.unknown());
 // Partner Center sends `2018-02-07T23:43:19`; tolerate fractions and an explicit zone.
 const PARTNER_DATE =
@@ -103,9 +110,16 @@ export function readReferralPage(body: unknown, grouped: boolean): LazyReferralP
     ...(typeof nextLink === "string" ? { nextLink } : {}),
     ...(total !== undefined ? { totalCount: total } : {}),
     rows(from, to) {
+      // Lazy rows are judged on their bytes, before they are parsed; parsed rows by a walk.
+      const lazy = source instanceof LazyJsonArray;
+      if (lazy) {
+        const deep = source.firstTooDeep(from, to);
+        if (deep !== undefined) throw tooDeep(deep);
+      }
       const raw: unknown[] = source.slice(from, to);
       const rows = new Array<ReferralRow>(raw.length);
       for (let i = 0; i < raw.length; i++) {
+        if (!lazy && nestsDeeperThan(raw[i], MAX_ROW_DEPTH)) throw tooDeep(from + i);
         const row = asRow(raw[i]);
         if (row === undefined) throw new EnvelopeError(`row ${from + i} is not an object`);
         if (!grouped) checkReferral(row, from + i);
@@ -114,6 +128,23 @@ export function readReferralPage(body: unknown, grouped: boolean): LazyReferralP
       return rows;
     },
   };
+}
+
+function tooDeep(index: number): EnvelopeError {
+  return new EnvelopeError(`a row nests deeper than ${MAX_ROW_DEPTH} levels (row ${index})`);
+}
+
+/** Whether a parsed value nests deeper than `limit` levels; iterative, so any depth is safe to ask about. */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const pending: { value: object; depth: number }[] = [{ value, depth: 1 }];
+  // Each object is visited once (parsed JSON has no cycles): the loop ends after every node.
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (next.depth > limit) return true;
+    for (const child of Object.values(next.value) as unknown[])
+      if (typeof child === "object" && child !== null) pending.push({ value: child, depth: next.depth + 1 });
+  }
+  return false;
 }
 
 /**
@@ -182,7 +213,14 @@ export class LazyJsonArray {
     /** Start and end byte offsets of each element, in pairs. */
     private readonly bounds: Uint32Array,
     readonly length: number,
+    /** Indexes of the elements nesting deeper than MAX_ROW_DEPTH, ascending. */
+    private readonly deep: readonly number[] = [],
   ) {}
+
+  /** The first element from `from` to `to` (exclusive) nesting deeper than MAX_ROW_DEPTH, if any. */
+  firstTooDeep(from = 0, to = this.length): number | undefined {
+    return this.deep.find((i) => i >= from && i < to);
+  }
 
   /** Elements `from` to `to` (exclusive), like Array.prototype.slice. */
   slice(from = 0, to = this.length): unknown[] {
@@ -233,12 +271,16 @@ export class JsonBodyReader {
   private object: Record<string, unknown> | undefined;
   private bounds = new Uint32Array(0);
   private count = 0;
+  /** Elements of the array being read that nest deeper than MAX_ROW_DEPTH. */
+  private deep: number[] = [];
   private key = "";
   private first = true;
   // The token being read: where it starts and, for objects and arrays, how deep the scan is.
   private tokenStart = 0;
   private bare = false;
   private depth = 0;
+  /** The deepest the current token has gone, counted on its bytes (brackets outside strings). */
+  private maxDepth = 0;
   private inString = false;
   private escaped = false;
 
@@ -374,6 +416,7 @@ export class JsonBodyReader {
     this.escaped = false;
     this.bare = !this.inString && c !== OPEN_BRACE && c !== OPEN_BRACKET;
     this.depth = this.bare || this.inString ? 0 : 1;
+    this.maxDepth = this.depth;
     return this.readToken(this.bare ? i : i + 1);
   }
 
@@ -411,7 +454,7 @@ export class JsonBodyReader {
   private containerEnd(from: number): number {
     const bytes = this.bytes;
     const n = this.length;
-    let { depth, inString } = this;
+    let { depth, inString, maxDepth } = this;
     let i = from;
     if (this.escaped) i++; // the byte after a backslash that ended the last chunk
     while (i < n) {
@@ -431,11 +474,16 @@ export class JsonBodyReader {
       }
       const c = bytes[i];
       if (c === QUOTE) inString = true;
-      else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
-      else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) return i + 1;
+      else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        if (++depth > maxDepth) maxDepth = depth;
+      } else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) {
+        this.maxDepth = maxDepth;
+        return i + 1;
+      }
       i++;
     }
     this.depth = depth;
+    this.maxDepth = maxDepth;
     this.inString = inString;
     this.escaped = i > n; // a backslash was the last byte
     return -1;
@@ -451,6 +499,7 @@ export class JsonBodyReader {
       }
       this.bounds[2 * this.count] = start;
       this.bounds[2 * this.count + 1] = end;
+      if (this.maxDepth > MAX_ROW_DEPTH) this.deep.push(this.count);
       this.count++;
       this.place = "elementEnd";
       return;
@@ -466,8 +515,9 @@ export class JsonBodyReader {
   }
 
   private closeArray(): void {
-    const array = new LazyJsonArray(this, this.bounds.slice(0, 2 * this.count), this.count);
+    const array = new LazyJsonArray(this, this.bounds.slice(0, 2 * this.count), this.count, this.deep);
     this.count = 0;
+    this.deep = [];
     if (this.object === undefined) {
       this.root = array;
       this.place = "done";

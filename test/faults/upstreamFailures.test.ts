@@ -105,3 +105,30 @@ describe("a deadline that passes mid-run", () => {
     expect(after.uncommitted).toEqual([]);
   });
 });
+
+describe("a row nested deeper than any row should be", () => {
+  it("a 200,000-deep extra field ends the run as 'upstream', naming the page, storage as it was", async () => {
+    const deep = `"extra":${"[".repeat(200_000)}1${"]".repeat(200_000)}`;
+    let served = false;
+    fx = await startFaultFixture({
+      profile: PROFILE,
+      rows: ROWS,
+      env: { EXPORT_PREFETCH_PAGES: "1" },
+      // Row 700 sits on the second page (500-row pages), once the deep row is switched on.
+      extraRowJson: (position) => (served && position === 700 ? deep : undefined),
+    });
+    expect((await fx.cli(["export", "--profile", PROFILE])).code).toBe(0);
+    const before = await storageSnapshot(fx.container);
+
+    served = true;
+    const failed = await fx.cli(["export", "--profile", PROFILE]);
+    expect(failed.code).toBe(1);
+    expect(failed.err).toMatch(
+      /^Export \S+ failed \(upstream\): Partner Center sent an unexpected page 1: a row nests deeper than 64 levels \(row 200\)/,
+    );
+    expect(failed.err).not.toMatch(/call stack/i);
+    const after = await storageSnapshot(fx.container);
+    expectUnchanged(before, after);
+    expect(after.uncommitted).toEqual([]);
+  });
+});
