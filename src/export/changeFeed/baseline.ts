@@ -54,10 +54,20 @@ export class BaselineWriter {
     this.blob.append(HEADER);
   }
 
-  write(id: string, fingerprintA: number, fingerprintB: number, values: Compared): void {
+  /** Lines gathered for one slice of rows, handed to the blob together. */
+  private pending = "";
+
+  add(id: string, fingerprintA: number, fingerprintB: number, values: Compared): void {
     let line = `${escape(id)}\t${fingerprintA.toString(16)}\t${fingerprintB.toString(16)}`;
-    for (const value of values) line += value === null ? `\t${NULL}` : `\t${escape(value)}`;
-    this.blob.append(`${line}\n`);
+    for (const value of values) line += value === null ? "\t\\N" : `\t${escape(value)}`;
+    this.pending += `${line}\n`;
+  }
+
+  /** Hands the lines added since the last call to the blob. */
+  commitLines(): void {
+    if (this.pending.length === 0) return;
+    this.blob.append(this.pending);
+    this.pending = "";
   }
 
   /** Waits while its upload is behind (a page at a time, like the data files). */
@@ -66,6 +76,7 @@ export class BaselineWriter {
   }
 
   async end(): Promise<ManifestSideFile> {
+    this.commitLines();
     this.blob.finish().catch(() => undefined); // its outcome is result
     const written = await this.blob.result;
     return {

@@ -93,9 +93,10 @@ export class ChangeFeed {
       const values = comparedOf(row);
       const fingerprintA = fingerprintOf(values);
       const fingerprintB = lastFingerprintB();
-      this.baselineOut.write(id, fingerprintA, fingerprintB, values);
+      this.baselineOut.add(id, fingerprintA, fingerprintB, values);
       diff?.addCurrent(id, values, fingerprintA, fingerprintB);
     }
+    this.baselineOut.commitLines();
     if (diff) await this.feed.drained();
   }
 
