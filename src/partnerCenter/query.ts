@@ -478,6 +478,12 @@ export function validateQuery(input: QueryInput): ValidatedQuery {
   if (input.filter !== undefined) {
     filterAst = parseFilter(input.filter);
     filter = formatFilter(filterAst);
+    // The canonical text is what is stored, sent and checked again by the worker: it must fit too.
+    if (filter.length > MAX_FILTER_LENGTH) {
+      throw filterError(
+        `longer than ${MAX_FILTER_LENGTH} characters once written in canonical form, with single spaces between its parts (got ${filter.length})`,
+      );
+    }
   }
   const groupby = input.groupby === undefined ? undefined : parseGroupby(input.groupby);
   let aggregationLevel: AggregationLevel | undefined;

@@ -68,6 +68,17 @@ describe("settings", () => {
     expect(problems({ ...base, ...env }).join("\n")).toMatch(message);
   });
 
+  it("refuses a profile filter under 2,000 characters whose canonical form is longer, at start-up", () => {
+    // Written without the spaces the canonical form puts in: 1,997 characters become 2,196.
+    const filter = Array.from({ length: 100 }, (_, i) => `status eq'${String(i).padStart(6, "0")}'`).join(
+      "or ",
+    );
+    const list = problems({ ...base, EXPORT_PROFILES: JSON.stringify([{ name: "compact", filter }]) });
+    expect(list).toEqual([
+      "EXPORT_PROFILES[0].filter: longer than 2000 characters once written in canonical form, with single spaces between its parts (got 2196)",
+    ]);
+  });
+
   it("reads HTTP_READ_LINK_MINUTES: 0 turns read links off, 1 to 1440 is their lifetime", () => {
     expect(loadSettings({ ...base, HTTP_READ_LINK_MINUTES: "0" }).httpReadLinkMinutes).toBe(0);
     expect(loadSettings({ ...base, HTTP_READ_LINK_MINUTES: "1" }).httpReadLinkMinutes).toBe(1);

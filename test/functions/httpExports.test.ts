@@ -156,6 +156,22 @@ describe("POST /api/exports: bad input", () => {
     expect(unknownProfile.body.detail).toContain("all-referrals, won-deals, conflicts, listed");
   });
 
+  it("a filter under 2,000 characters whose canonical form is longer -> 400 naming the limit, nothing queued", async () => {
+    // Written without the spaces the canonical form puts in: 1,997 characters become 2,196.
+    const filter = Array.from({ length: 100 }, (_, i) => `status eq'${String(i).padStart(6, "0")}'`).join(
+      "or ",
+    );
+    expect(filter.length).toBeLessThan(2_000);
+    const res = await call(exportsFn, post({ filter }));
+    expect(res.status).toBe(400);
+    const errors = res.body.errors as { field: string; message: string }[];
+    expect(errors.map((e) => e.field)).toEqual(["filter"]);
+    expect(errors[0]?.message).toContain("longer than 2000 characters once written in canonical form");
+    expect(fixture.referralsRequests()).toHaveLength(0);
+    const peeked = await runtime.jobs.queue.peekMessages({ numberOfMessages: 32 });
+    expect(peeked.peekedMessageItems).toHaveLength(0);
+  });
+
   it("a body over 16 KB -> 413 problem, no upstream call, nothing written", async () => {
     const res = await call(exportsFn, post({ filter: `customerName eq '${"x".repeat(17_000)}'` }));
     expect(res.status).toBe(413);

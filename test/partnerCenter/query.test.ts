@@ -251,6 +251,27 @@ describe("validateQuery", () => {
     );
   });
 
+  it("refuses a filter under the limit whose canonical form is over it, naming the limit", () => {
+    // The canonical form puts a space before each quote and around each `or`: 1,997 become 2,196.
+    const text = Array.from({ length: 100 }, (_, i) => `status eq'${String(i).padStart(6, "0")}'`).join(
+      "or ",
+    );
+    expect(text).toHaveLength(1_997);
+    expect(formatFilter(parseFilter(text))).toHaveLength(2_196);
+    const error = validationError(() => validateQuery({ filter: text }));
+    expect(error.field).toBe("filter");
+    expect(error.message).toBe(
+      "filter: longer than 2000 characters once written in canonical form, with single spaces between its parts (got 2196)",
+    );
+  });
+
+  it("accepts a filter whose canonical form is exactly at the limit, and the stored form validates again", () => {
+    const compact = `customerName eq'${"x".repeat(MAX_FILTER_LENGTH - "customerName eq ''".length)}'`;
+    const q = validateQuery({ filter: compact });
+    expect(q.filter).toHaveLength(MAX_FILTER_LENGTH);
+    expect(validateQuery({ filter: q.filter }).filter).toBe(q.filter);
+  });
+
   it("builds upstream query parameters", () => {
     const q = validateQuery({
       filter: "status eq 'Won'",
