@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
-import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import type { Stats } from "node:fs";
+import { link, lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { generate } from "selfsigned";
@@ -28,18 +29,73 @@ const CA_FILE = "simulator-ca.pem";
 /** Regenerate when the server certificate has less than this left, so a long demo never hits expiry. */
 const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 
+/** The folder or one of its files is not safe to take a trusted CA and a server key from. */
+export class SimulatorTlsError extends Error {
+  override readonly name = "SimulatorTlsError";
+  readonly reason = "unsafe_tls_folder";
+}
+
+export function isSimulatorTlsError(error: unknown): error is SimulatorTlsError {
+  return error instanceof SimulatorTlsError;
+}
+
+/** This user's id, or undefined where the platform has none (Windows: its folders are per user already). */
+function currentUid(): number | undefined {
+  const uid = process.getuid?.();
+  return uid === undefined || uid < 0 ? undefined : uid;
+}
+
+/** Per user: the temporary folder is shared, and whoever writes this folder decides what CA is trusted. */
 export function defaultSimulatorTlsDir(): string {
-  return join(tmpdir(), "referrals-export-simulator-tls");
+  return join(tmpdir(), `referrals-export-tls-${currentUid() ?? userInfo().username}`);
+}
+
+/**
+ * Refuses a folder or file that another user owns or that group or others may write: they could
+ * put their own CA in it (trusted by every process of a run) or read and replace the server key.
+ * A symbolic link is refused too, since whoever made it chose where it leads.
+ */
+async function checkPrivate(path: string, kind: "folder" | "file"): Promise<void> {
+  let stats: Stats;
+  try {
+    stats = await lstat(path);
+  } catch (error) {
+    if (kind === "file" && isCode(error, "ENOENT")) return; // not written yet
+    throw error;
+  }
+  const what = kind === "folder" ? "simulator TLS folder" : "simulator TLS file";
+  const fix = `remove it (it is regenerated) or use another folder`;
+  if (stats.isSymbolicLink()) throw new SimulatorTlsError(`The ${what} ${path} is a symbolic link; ${fix}`);
+  if (kind === "folder" ? !stats.isDirectory() : !stats.isFile())
+    throw new SimulatorTlsError(
+      `The ${what} ${path} is not a ${kind === "folder" ? "directory" : "regular file"}; ${fix}`,
+    );
+  const uid = currentUid();
+  if (uid === undefined) return;
+  if (stats.uid !== uid)
+    throw new SimulatorTlsError(
+      `The ${what} ${path} belongs to user ${stats.uid}, not to this user (${uid}); ${fix}`,
+    );
+  if ((stats.mode & 0o022) !== 0)
+    throw new SimulatorTlsError(
+      `The ${what} ${path} can be written by group or others (mode ${(stats.mode & 0o777).toString(8)}); ${fix}, or chmod go-w it`,
+    );
 }
 
 /**
  * Returns the simulator's CA and server certificate, creating them on first use and keeping them in
  * `dir` so that every process of one test run or demo shares (and trusts) the same CA. The CA's private
- * key is never written: it is only needed once, to sign the server certificate.
+ * key is never written: it is only needed once, to sign the server certificate. A folder or file
+ * another user owns or may write is refused (SimulatorTlsError) rather than trusted.
  */
 export async function createSimulatorTls(dir: string = defaultSimulatorTlsDir()): Promise<SimulatorTls> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Checked once it exists: the folder may be older than this process, or another user's.
+  await checkPrivate(dir, "folder");
   const bundlePath = join(dir, BUNDLE_FILE);
+  const caFile = join(dir, CA_FILE);
+  await checkPrivate(bundlePath, "file");
+  await checkPrivate(caFile, "file");
   let bundle = await readBundle(bundlePath);
   if (!bundle || !stillValid(bundle)) {
     const fresh = await generateBundle();
@@ -61,7 +117,6 @@ export async function createSimulatorTls(dir: string = defaultSimulatorTlsDir())
     bundle = await readBundle(bundlePath);
     if (!bundle) throw new Error(`could not read the simulator TLS bundle at ${bundlePath}`);
   }
-  const caFile = join(dir, CA_FILE);
   const current = await readFile(caFile, "utf8").catch(() => undefined);
   if (current !== bundle.caCertPem) {
     const tmp = join(dir, `${CA_FILE}.${randomUUID()}.tmp`);
