@@ -1,5 +1,6 @@
 import type { PipelineResponse, RestError, RetryModifiers, RetryStrategy } from "@azure/core-rest-pipeline";
-import { isAbortError } from "../common/errorChain.js";
+import { findCause, isAbortError } from "../common/errorChain.js";
+import { isPartnerCenterError } from "./errors.js";
 
 export interface RetryTuning {
   /** First backoff step; doubles per attempt, with full jitter. */
@@ -72,4 +73,13 @@ function isTransientError(error: RestError): boolean {
   if (error.code === "INVALID_RESPONSE_BODY") return true;
   // No response at all: reset, refused, timed out, socket hang up.
   return error.response === undefined || error.statusCode === undefined;
+}
+
+/**
+ * Whether a listing that failed is worth running again (a queue redelivery, say). Not when the client
+ * refused what Partner Center answered on purpose: a @nextLink off the API's origin comes back the
+ * same, and each attempt would only send the token for that page again to get it refused again.
+ */
+export function isRetryableListingFailure(error: unknown): boolean {
+  return findCause(error, isPartnerCenterError)?.reason !== "next_link";
 }
