@@ -3,10 +3,15 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { QueueServiceClient } from "@azure/storage-queue";
 import { createPartnerCenterCredential } from "../auth/credential.js";
+import { isConsentRequired } from "../auth/errors.js";
+import { PARTNER_CENTER_SCOPE } from "../auth/options.js";
+import { getAuthStatus, type AuthStatusReport } from "../auth/status.js";
+import { redact } from "../common/redact.js";
 import { trustLocalCa } from "../config/localTrust.js";
 import type { Settings } from "../config/settings.js";
 import type { ExportEnvironment } from "../export/exporter.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { openTelemetryRunTelemetry, type ConsentEvent, type RunTelemetry } from "../logging/telemetry.js";
 import { PartnerCenterClient } from "../partnerCenter/client.js";
 import { JobQueue } from "../runs/jobQueue.js";
 import { ProfileLocks } from "../runs/profileLock.js";
@@ -18,6 +23,13 @@ import { authOptionsFromSettings } from "./authOptions.js";
 export const RUNS_CONTAINER = "export-runs";
 export const LOCKS_CONTAINER = "export-locks";
 export const JOB_QUEUE = "export-jobs";
+
+/** The stored consent as the daily consent report and the health endpoint show it. Holds no token. */
+export interface ConsentStatus extends ConsentEvent {
+  readonly state: "ok" | "consent_required" | "error";
+  /** What is wrong and what to do (redacted); empty when the state is ok. */
+  readonly message: string;
+}
 
 /**
  * The one composition root: settings in, the wired product out. The Functions entry point, the
@@ -41,6 +53,15 @@ export interface App {
   readonly runs: RunService;
   /** Signs the status API's read links; absent while HTTP_READ_LINK_MINUTES is 0. */
   readonly readLinks?: ReadLinkSigner;
+  /** Where run and consent events go (OpenTelemetry's global logger provider unless a test hands one in). */
+  readonly telemetry: RunTelemetry;
+  /** The app's clock (tests set it through AppOptions). */
+  readonly now: () => Date;
+  /**
+   * The stored sign-in's state, as `auth status` reports it: who signed in, when it was last
+   * refreshed, and whether a Partner Center token can be obtained now (which may refresh it).
+   */
+  consent(): Promise<ConsentStatus>;
   /** The delegated Partner Center credential (MSAL with the token cache in Key Vault), built on first use. */
   partnerCenterCredential(): TokenCredential;
   /** The environment of one export run (client, container, settings) with per-run extras. */
@@ -61,6 +82,8 @@ export interface AppOptions {
   readonly lockLeaseSeconds?: number;
   readonly lockRetryDelaySeconds?: number;
   readonly now?: () => Date;
+  /** Receives the run and consent events; default: OpenTelemetry log records (no-op until a provider is registered). */
+  readonly telemetry?: RunTelemetry;
   /** Observes each publish into `latest/` (the process-kill tests stop a process at each step). */
   readonly onPublishStep?: ExportEnvironment["onPublishStep"];
 }
@@ -69,6 +92,8 @@ export function createApp(settings: Settings, options: AppOptions = {}): App {
   // The simulator's local CA is trusted only in local mode (settings refuse the file otherwise).
   if (settings.localMode && settings.localCaCertFile) trustLocalCa(settings.localCaCertFile);
   const logger = options.logger ?? createLogger(settings.logLevel);
+  const now = options.now ?? ((): Date => new Date());
+  const telemetry = options.telemetry ?? openTelemetryRunTelemetry();
 
   let blobService: BlobServiceClient;
   let queueService: QueueServiceClient;
@@ -128,6 +153,7 @@ export function createApp(settings: Settings, options: AppOptions = {}): App {
     exportEnvironment,
     deadlineSeconds: settings.deadlineSeconds,
     logger,
+    telemetry,
     ...(options.now ? { now: options.now } : {}),
     ...(options.lockRetryDelaySeconds !== undefined
       ? { lockRetryDelaySeconds: options.lockRetryDelaySeconds }
@@ -158,8 +184,29 @@ export function createApp(settings: Settings, options: AppOptions = {}): App {
     locks,
     runs,
     ...(readLinks ? { readLinks } : {}),
+    telemetry,
+    now,
     partnerCenterCredential,
     exportEnvironment,
+    async consent() {
+      const given = options.partnerCenterCredential;
+      try {
+        if (given) {
+          // A credential handed in (tests, the dev host's simulator) has no stored sign-in to read.
+          await given.getToken(PARTNER_CENTER_SCOPE);
+          return { ...NO_SIGN_IN_DETAILS, state: "ok", message: "" };
+        }
+        const report = await getAuthStatus(authOptionsFromSettings(settings, locksContainer, logger));
+        return consentStatusOf(report, now());
+      } catch (error) {
+        // The vault cannot be read, a sign-in setting is missing, or the handed-in credential failed.
+        return {
+          ...NO_SIGN_IN_DETAILS,
+          state: isConsentRequired(error) ? "consent_required" : "error",
+          message: redact(error instanceof Error ? error.message : String(error)),
+        };
+      }
+    },
     async ensureStorage() {
       await Promise.all([
         exportContainer.createIfNotExists(),
@@ -169,6 +216,26 @@ export function createApp(settings: Settings, options: AppOptions = {}): App {
         jobs.poisonQueue.createIfNotExists(),
       ]);
     },
+  };
+}
+
+const NO_SIGN_IN_DETAILS = { account: "", lastRefreshAt: "", ageHours: -1, clientType: "" } as const;
+
+function consentStatusOf(report: AuthStatusReport, now: Date): ConsentStatus {
+  const refreshed = report.lastRefreshed;
+  const details = {
+    account: report.account ?? "",
+    lastRefreshAt: refreshed?.toISOString() ?? "",
+    // One decimal: enough for an alert on "not refreshed for N days".
+    ageHours: refreshed ? Math.round((now.getTime() - refreshed.getTime()) / 360_000) / 10 : -1,
+    clientType: report.clientType ?? "",
+  };
+  const token = report.token;
+  if (token.ok) return { ...details, state: "ok", message: "" };
+  return {
+    ...details,
+    state: token.consentRequired ? "consent_required" : "error",
+    message: redact(token.explanation ? `${token.explanation}: ${token.message}` : token.message),
   };
 }
 

@@ -6,6 +6,8 @@ import {
   requireAuthSettings,
   type Settings,
 } from "../config/settings.js";
+import { consentReportFunction } from "./consentReport.js";
+import { healthFunction } from "./health.js";
 import { httpExportFunctions } from "./httpExports.js";
 import { isScheduleError, parseSchedule, type Schedule } from "./ncrontab.js";
 import { exportWorkerFunction, poisonedJobFunction } from "./queueWorker.js";
@@ -63,8 +65,11 @@ export function loadAppSettings(env: Env, options: { requireAuth?: boolean } = {
 export function appFunctions(host: FunctionHost, schedule: Schedule): FunctionDefinition[] {
   return [
     ...httpExportFunctions(host),
+    healthFunction(host),
     nightlyTimerFunction(host, schedule),
     exportWorkerFunction(host),
     poisonedJobFunction(host),
+    // After the nightly timer: the dev host fires the first timer it finds on the export schedule.
+    consentReportFunction(host),
   ];
 }

@@ -13,6 +13,7 @@ import { settleInterruptedPublish } from "../export/publish.js";
 import type { Manifest, Trigger } from "../export/manifest.js";
 import { newRunId } from "../export/runId.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { noTelemetry, type RunTelemetry } from "../logging/telemetry.js";
 import {
   isQueryValidationError,
   sameQuery,
@@ -26,6 +27,8 @@ import { JOB_MAX_DEQUEUE_COUNT, jobSource, type JobMessage, type JobQueue } from
 import type { ProfileLock, ProfileLocks } from "./profileLock.js";
 import type { ExportProfile } from "./profiles.js";
 import { isRunStoreError, type RunError, type RunRecord, type RunStore } from "./runStore.js";
+
+const isFinished = (run: RunRecord): boolean => run.status === "succeeded" || run.status === "failed";
 
 /** Failures that a retry cannot fix: the run fails at once and the job is not redelivered. */
 export const NON_RETRYABLE_REASONS: ReadonlySet<ExportFailureReason> = new Set([
@@ -49,6 +52,8 @@ export interface RunServiceDeps {
   readonly exportEnvironment: (extra: Partial<ExportEnvironment>) => ExportEnvironment;
   readonly deadlineSeconds: number;
   readonly logger?: Logger;
+  /** Receives one `export.run` event per run, when it ends. */
+  readonly telemetry?: RunTelemetry;
   readonly now?: () => Date;
   readonly maxDequeueCount?: number;
   readonly lockRetryDelaySeconds?: number;
@@ -130,6 +135,7 @@ interface LockedRun {
  */
 export class RunService {
   private readonly logger: Logger;
+  private readonly telemetry: RunTelemetry;
   private readonly now: () => Date;
   private readonly maxDequeueCount: number;
   private readonly lockRetryDelaySeconds: number;
@@ -138,6 +144,7 @@ export class RunService {
 
   constructor(private readonly deps: RunServiceDeps) {
     this.logger = deps.logger ?? silentLogger;
+    this.telemetry = deps.telemetry ?? noTelemetry;
     this.now = deps.now ?? (() => new Date());
     this.maxDequeueCount = deps.maxDequeueCount ?? JOB_MAX_DEQUEUE_COUNT;
     this.lockRetryDelaySeconds = deps.lockRetryDelaySeconds ?? LOCK_RETRY_DELAY_SECONDS;
@@ -390,13 +397,11 @@ export class RunService {
       action: settled.kind,
     });
     const at = this.now().toISOString();
-    await this.deps.store
-      .update(settled.runId, (r) =>
-        r.status === "succeeded" || (r.status === "failed" && r.error?.message === message)
-          ? undefined
-          : { ...r, status: "failed", completedAt: at, updatedAt: at, error: { reason: "aborted", message } },
-      )
-      .catch(() => undefined); // a run of an earlier version may have no record
+    await this.updateEnding(settled.runId, (r) =>
+      r.status === "succeeded" || (r.status === "failed" && r.error?.message === message)
+        ? undefined
+        : { ...r, status: "failed", completedAt: at, updatedAt: at, error: { reason: "aborted", message } },
+    ).catch(() => undefined); // a run of an earlier version may have no record
   }
 
   /** Settles an interrupted publish when nobody holds the profile (whoever does settles it first). */
@@ -413,25 +418,23 @@ export class RunService {
   /** Records a running run whose process is gone (its lock was free) as failed, saying so. */
   private async markAbandoned(run: RunRecord): Promise<void> {
     const at = this.now().toISOString();
-    await this.deps.store
-      .update(run.runId, (r) =>
-        r.status === "running"
-          ? {
-              ...r,
-              status: "failed",
-              completedAt: at,
-              updatedAt: at,
-              error: {
-                reason: "aborted",
-                message:
-                  "Its process stopped before it finished (killed or crashed); nothing of it was published",
-              },
-            }
-          : undefined,
-      )
-      .catch((error: unknown) => {
-        this.logger.warn("Could not record an abandoned run as failed", { runId: run.runId, error });
-      });
+    await this.updateEnding(run.runId, (r) =>
+      r.status === "running"
+        ? {
+            ...r,
+            status: "failed",
+            completedAt: at,
+            updatedAt: at,
+            error: {
+              reason: "aborted",
+              message:
+                "Its process stopped before it finished (killed or crashed); nothing of it was published",
+            },
+          }
+        : undefined,
+    ).catch((error: unknown) => {
+      this.logger.warn("Could not record an abandoned run as failed", { runId: run.runId, error });
+    });
   }
 
   /**
@@ -441,7 +444,7 @@ export class RunService {
   async markPoisoned(runId: string, poisonQueue: string): Promise<RunRecord | undefined> {
     const at = this.now().toISOString();
     try {
-      return await this.deps.store.update(runId, (r) => {
+      return await this.updateEnding(runId, (r) => {
         if (r.status === "succeeded" || r.status === "failed") return undefined;
         const last = r.lastError;
         return {
@@ -537,18 +540,23 @@ export class RunService {
         }),
       );
       const { manifest } = result;
-      const succeeded = await this.finish(run.runId, "succeeded", {
-        rowCount: manifest.rowCount,
-        manifestPath: result.manifestPath,
-        files: manifest.files.map((f) => ({
-          path: f.path,
-          format: f.format,
-          bytes: f.bytes,
-          sha256: f.sha256,
-          rowCount: f.rowCount,
-        })),
-        warnings: [...manifest.integrity.warnings],
-      });
+      const succeeded = await this.finish(
+        run.runId,
+        "succeeded",
+        {
+          rowCount: manifest.rowCount,
+          manifestPath: result.manifestPath,
+          files: manifest.files.map((f) => ({
+            path: f.path,
+            format: f.format,
+            bytes: f.bytes,
+            sha256: f.sha256,
+            rowCount: f.rowCount,
+          })),
+          warnings: [...manifest.integrity.warnings],
+        },
+        manifest,
+      );
       return { kind: "succeeded", run: succeeded, manifest };
     } catch (caught) {
       const error = toExportError(caught);
@@ -698,19 +706,67 @@ export class RunService {
     runId: string,
     status: "succeeded" | "failed",
     fields: Partial<Pick<RunRecord, "error" | "rowCount" | "manifestPath" | "files" | "warnings">>,
+    manifest?: Manifest,
   ): Promise<RunRecord> {
     const now = this.now();
     const at = now.toISOString();
-    return this.deps.store.update(runId, (r) => {
-      const { lastError: _lastError, heartbeatAt: _heartbeatAt, ...rest } = r;
-      return {
-        ...rest,
-        ...fields,
-        status,
-        completedAt: at,
-        updatedAt: at,
-        ...(r.startedAt ? { durationMs: now.getTime() - Date.parse(r.startedAt) } : {}),
-      };
+    return this.updateEnding(
+      runId,
+      (r) => {
+        const { lastError: _lastError, heartbeatAt: _heartbeatAt, ...rest } = r;
+        return {
+          ...rest,
+          ...fields,
+          status,
+          completedAt: at,
+          updatedAt: at,
+          ...(r.startedAt ? { durationMs: now.getTime() - Date.parse(r.startedAt) } : {}),
+        };
+      },
+      manifest,
+    );
+  }
+
+  /**
+   * `store.update` for a write that may end a run: the run's `export.run` event is emitted by the
+   * write that moved it from queued/running to succeeded/failed, so each run reports once however
+   * many doors, redeliveries and clean-ups touch its record.
+   */
+  private async updateEnding(
+    runId: string,
+    mutate: (current: RunRecord) => RunRecord | undefined,
+    manifest?: Manifest,
+  ): Promise<RunRecord> {
+    const write = { ended: false };
+    const record = await this.deps.store.update(runId, (current) => {
+      const next = mutate(current);
+      // Set on every attempt: the last one is the write that was stored.
+      write.ended = next !== undefined && !isFinished(current) && isFinished(next);
+      return next;
+    });
+    if (write.ended) this.emitRunEnded(record, manifest);
+    return record;
+  }
+
+  /** The run's `export.run` event; counts the manifest holds are 0 for a run that has none. */
+  private emitRunEnded(run: RunRecord, manifest: Manifest | undefined): void {
+    const duration =
+      run.durationMs ??
+      (run.startedAt && run.completedAt ? Date.parse(run.completedAt) - Date.parse(run.startedAt) : 0);
+    this.telemetry.emitRun({
+      runId: run.runId,
+      profile: run.profile,
+      trigger: run.trigger,
+      status: run.status,
+      reason: run.status === "failed" ? (run.error?.reason ?? "internal") : "",
+      rows: manifest?.rowCount ?? run.rowCount ?? 0,
+      pages: manifest?.pages ?? 0,
+      durationMs: Math.max(0, duration),
+      retries: manifest?.partnerCenter.retries ?? 0,
+      throttled: manifest?.partnerCenter.throttled ?? 0,
+      bytes: (run.files ?? []).reduce((sum, file) => sum + file.bytes, 0),
+      // Ad-hoc exports never carry a profile's name, so they are never scheduled.
+      scheduled: this.deps.profiles.some((p) => p.name === run.profile && p.schedule),
     });
   }
 
