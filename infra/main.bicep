@@ -170,6 +170,9 @@ param keyVaultSoftDeleteRetentionInDays int = 90
 @maxValue(730)
 param logRetentionInDays int = 30
 
+@description('E-mail address that receives the alerts (failed run, consent required, scheduled profile out of date); empty for none: the alerts still fire and show in Azure Monitor.')
+param alertEmail string = ''
+
 // ---------------------------------------------------------------------------------------------
 // Network isolation
 // ---------------------------------------------------------------------------------------------
@@ -341,6 +344,48 @@ module functionApp 'modules/functionapp.bicep' = {
   dependsOn: [
     identity
     roles
+  ]
+}
+
+// Resource logs of the vault and the storage account, alert rules on the app's run and consent
+// events, and the runs workbook, all over the Log Analytics workspace.
+module diagnostics 'modules/diagnostics.bicep' = {
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    storageAccountName: names.storage
+    keyVaultName: names.keyVault
+  }
+  dependsOn: [
+    monitoring
+    storage
+    keyVault
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    location: location
+    tags: tags
+    nameSuffix: resourceToken
+    alertEmail: alertEmail
+  }
+  dependsOn: [
+    monitoring
+  ]
+}
+
+module workbook 'modules/workbook.bicep' = {
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    location: location
+    tags: tags
+  }
+  dependsOn: [
+    monitoring
   ]
 }
 

@@ -25,3 +25,6 @@ param exportProfiles = readEnvironmentVariable(
 param exportSchedule = readEnvironmentVariable('EXPORT_SCHEDULE', '0 0 2 * * *')
 param httpReadLinkMinutes = int(readEnvironmentVariable('HTTP_READ_LINK_MINUTES', '0'))
 param enableNetworkIsolation = bool(readEnvironmentVariable('ENABLE_NETWORK_ISOLATION', 'false'))
+
+// Optional: where alerts are e-mailed, `azd env set ALERT_EMAIL admin@contoso.com`; empty for none.
+param alertEmail = readEnvironmentVariable('ALERT_EMAIL', '')
