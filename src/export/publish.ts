@@ -59,6 +59,8 @@ export interface PublishOptions {
   readonly signal?: AbortSignal;
   /** Renews the profile lock and throws if it is lost; called before each change to `latest/`. */
   readonly confirmLock?: () => Promise<void>;
+  /** Putting a previous run back: files that are already its copies are left as they are. */
+  readonly restoring?: boolean;
   /** Called after each storage call that changes `latest/` or the intent. */
   readonly onStep?: (step: PublishStep) => void | Promise<void>;
   readonly now?: () => Date;
@@ -149,6 +151,7 @@ export async function settleInterruptedPublish(
   const quiet: PublishOptions = {
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.confirmLock ? { confirmLock: options.confirmLock } : {}),
+    restoring: true,
   };
   const previous =
     intent.previousRunId === null
@@ -191,7 +194,7 @@ async function pointLatestAt(
   await beforeChange(options);
   await Promise.all(
     [...sources].map(async ([name, source]) => {
-      await copyInto(container, source, `${latest}${name}`, options.signal);
+      await copyInto(container, source, `${latest}${name}`, options.signal, options.restoring === true);
       await options.onStep?.({ kind: "copied", name });
     }),
   );
@@ -338,12 +341,35 @@ function safeJson(text: string): unknown {
   }
 }
 
+/**
+ * Whether `targetPath` is already a finished copy of `sourcePath` (its recorded copy source). Putting
+ * `latest/` back then leaves the files a failed publish never replaced alone — one it could not
+ * replace (held by a lease, say) would refuse the copy back just the same.
+ */
+async function isCopyOf(
+  container: ContainerClient,
+  targetPath: string,
+  sourcePath: string,
+): Promise<boolean> {
+  try {
+    const props = await container.getBlockBlobClient(targetPath).getProperties();
+    return (
+      props.copyStatus === "success" && props.copySource === container.getBlockBlobClient(sourcePath).url
+    );
+  } catch (error) {
+    if (error instanceof RestError && error.statusCode === 404) return false;
+    throw error;
+  }
+}
+
 async function copyInto(
   container: ContainerClient,
   sourcePath: string,
   targetPath: string,
   signal: AbortSignal | undefined,
+  skipIfCopied = false,
 ): Promise<void> {
+  if (skipIfCopied && (await isCopyOf(container, targetPath, sourcePath))) return;
   const poller = await container
     .getBlockBlobClient(targetPath)
     .beginCopyFromURL(container.getBlockBlobClient(sourcePath).url, signal ? { abortSignal: signal } : {});

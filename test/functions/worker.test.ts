@@ -229,6 +229,7 @@ describe("queue worker", () => {
     const names = await blobNames(s, folder);
     expect(names).toEqual([
       `${folder}_manifest.json`,
+      `${folder}changes.baseline.tsv`,
       `${folder}changes.csv`,
       `${folder}changes.json`,
       `${folder}referrals.csv`,
