@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Manifest } from "../../src/export/manifest.js";
 import { startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud.js";
-import { buildProduct, runNode, type Built } from "./builtCli.js";
+import { buildProduct, runNode, type Built } from "../support/builtProduct.js";
 import { cli, PACKAGE_VERSION } from "./cliHarness.js";
 
 /**

@@ -1,11 +1,9 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { buildProduct, type Built } from "../support/builtProduct.js";
 import { FIXTURE_SECRETS, findCredentials, recordOutput } from "../support/canary.js";
 import { runCli } from "../../src/cli/main.js";
 import type { CliIo } from "../../src/cli/io.js";
@@ -35,7 +33,7 @@ const CACHE_SECRET = "partner-center-token-cache";
 /** A run that does not exit by itself within this is hanging on a handle it never closed. */
 const EXIT_WITHIN_MS = 60_000;
 
-let buildDir: string;
+let built: Built;
 let mainJs: string;
 let cloud: LocalCloud;
 let env: Record<string, string>;
@@ -46,17 +44,8 @@ const childOutput: string[] = [];
 
 beforeAll(async () => {
   // Build into a private folder (beside a package.json and node_modules link), not over dist/.
-  buildDir = await mkdtemp(join(tmpdir(), "referrals-export-faults-build-"));
-  await writeFile(join(buildDir, "package.json"), '{ "type": "module" }\n');
-  await symlink(resolve("node_modules"), join(buildDir, "node_modules"), "dir");
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  await new Promise<void>((done) => {
-    // A type error elsewhere in src/ still emits JavaScript; the check below is what matters.
-    execFile(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", join(buildDir, "dist")], () => {
-      done();
-    });
-  });
-  mainJs = join(buildDir, "dist", "cli", "main.js");
+  built = await buildProduct();
+  mainJs = join(built.dist, "cli", "main.js");
   expect(existsSync(mainJs), "the CLI was built").toBe(true);
 
   // Slow pages (300 ms each, 1,000 rows a page, six pages) leave time to kill the run mid-export.
@@ -96,7 +85,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cloud.close();
-  await rm(buildDir, { recursive: true, force: true });
+  await built.remove();
 });
 
 interface ChildRun {

@@ -1,9 +1,7 @@
-import { spawn, execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../../src/app/app.js";
 import { latestFolder, MANIFEST_NAME } from "../../src/export/layout.js";
@@ -11,6 +9,7 @@ import type { Manifest } from "../../src/export/manifest.js";
 import { publishIntentName } from "../../src/export/publish.js";
 import { resolveExportRequest } from "../../src/runs/exportRequest.js";
 import { lockBlobName } from "../../src/runs/profileLock.js";
+import { buildProduct, type Built } from "../support/builtProduct.js";
 import { recordOutput } from "../support/canary.js";
 import {
   fixtureCredential,
@@ -28,6 +27,7 @@ import { sha256, storageSnapshot, type StorageSnapshot } from "./harness.js";
  */
 const NAME = "kill-publish";
 
+let built: Built;
 let buildDir: string;
 let fixture: ExportFixture;
 let names: { runsContainer: string; locksContainer: string; jobQueue: string };
@@ -181,16 +181,9 @@ async function latestRunIds(): Promise<string | undefined> {
 }
 
 beforeAll(async () => {
-  buildDir = await mkdtemp(join(tmpdir(), "referrals-export-publish-kill-"));
-  await writeFile(join(buildDir, "package.json"), '{ "type": "module" }\n');
-  await symlink(resolve("node_modules"), join(buildDir, "node_modules"), "dir");
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  await new Promise<void>((done) => {
-    execFile(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", join(buildDir, "dist")], () => {
-      done();
-    });
-  });
-  expect(existsSync(join(buildDir, "dist", "app", "app.js")), "the product was built").toBe(true);
+  built = await buildProduct();
+  buildDir = join(built.dist, "..");
+  expect(existsSync(join(built.dist, "app", "app.js")), "the product was built").toBe(true);
   await writeFile(join(buildDir, "child.js"), CHILD);
 
   fixture = await startExportFixture({ rows: 400, env: { EXPORT_PAGE_SIZE: "100" } });
@@ -212,7 +205,7 @@ afterAll(async () => {
   await app.jobs.queue.deleteIfExists();
   await app.jobs.poisonQueue.deleteIfExists();
   await fixture.close();
-  await rm(buildDir, { recursive: true, force: true });
+  await built.remove();
 });
 
 describe("a process killed while it publishes into latest/", () => {
