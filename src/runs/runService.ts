@@ -13,6 +13,7 @@ import { settleInterruptedPublish } from "../export/publish.js";
 import type { Manifest, Trigger } from "../export/manifest.js";
 import { newRunId } from "../export/runId.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { isRetryableListingFailure } from "../partnerCenter/retry.js";
 import { noTelemetry, type RunTelemetry } from "../logging/telemetry.js";
 import {
   isQueryValidationError,
@@ -574,7 +575,8 @@ export class RunService {
         return { kind: "failed", run: failed };
       }
       const failure: RunError = { reason: error.reason, message: error.message };
-      if (NON_RETRYABLE_REASONS.has(error.reason)) {
+      // A refused @nextLink comes back the same on every delivery: fail now, one request, no retry.
+      if (NON_RETRYABLE_REASONS.has(error.reason) || !isRetryableListingFailure(caught)) {
         const failed = await this.finish(run.runId, "failed", { error: failure });
         log.error("Export failed; not retrying", { reason: error.reason });
         return { kind: "failed", run: failed };

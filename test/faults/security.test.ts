@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { parse } from "csv-parse/sync";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -9,6 +10,8 @@ import {
 } from "../support/canary.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { loadSettings } from "../../src/config/settings.js";
+import { newRunId } from "../../src/export/runId.js";
+import { JOB_MAX_DEQUEUE_COUNT } from "../../src/runs/jobQueue.js";
 import type { Referral } from "../../src/simulator/dataset.js";
 import type { SimulatorServer } from "../../src/simulator/server.js";
 import { tokensIssuedInProcess, TokenRegistry } from "../../src/simulator/tokenRegistry.js";
@@ -69,6 +72,40 @@ describe("the token never follows a @nextLink to another origin", () => {
     );
     expect(recorder.requests).toHaveLength(0);
     expect(fx.referralsRequests()).toHaveLength(1);
+    expect((await storageSnapshot(fx.container)).blobs.size).toBe(0);
+  });
+
+  it("a refused @nextLink ends a queued run at its first delivery: one request, no retry, the origin named", async () => {
+    fx = await startFaultFixture({
+      profile: PROFILE,
+      rows: 1_200,
+      nextLinkMode: "absolute",
+      absoluteOrigin: recorder.url,
+    });
+    const runId = newRunId();
+    const kinds: string[] = [];
+    // Delivered as the queue trigger would, until the run service stops asking for a redelivery.
+    for (let delivery = 1; delivery <= JOB_MAX_DEQUEUE_COUNT; delivery++) {
+      const outcome = await fx.services.runs.execute(
+        {
+          runId,
+          profile: PROFILE,
+          trigger: "http",
+          query: { filter: null, groupby: null, aggregationLevel: null },
+          formats: ["csv"],
+          correlationId: randomUUID(),
+        },
+        { dequeueCount: delivery },
+      );
+      kinds.push(outcome.kind);
+      if (outcome.kind !== "retry") break;
+    }
+    expect(kinds).toEqual(["failed"]);
+    expect(fx.referralsRequests()).toHaveLength(1);
+    expect(recorder.requests).toHaveLength(0);
+    const run = await fx.services.runs.get(runId);
+    expect(run).toMatchObject({ status: "failed", error: { reason: "upstream" } });
+    expect(run?.error?.message).toContain(`Partner Center returned a @nextLink to ${recorder.url}`);
     expect((await storageSnapshot(fx.container)).blobs.size).toBe(0);
   });
 
