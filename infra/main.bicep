@@ -36,7 +36,7 @@ param location string
 @maxLength(90)
 param resourceGroupName string = ''
 
-@description('Object id of the person (or group, or service principal) who deploys and runs `referrals-export auth login`; it gets Key Vault Secrets Officer on the vault and Storage Blob Data Reader on the storage account. azd sets it to the signed-in user. Empty for none.')
+@description('Object id of the person (or group, or service principal) who deploys and runs `referrals-export auth login`; it gets Key Vault Secrets Officer on the vault, Storage Blob Data Contributor on the lock container (the token-cache lease) and Storage Blob Data Reader on the exports and run status containers. azd sets it to the signed-in user. Empty for none.')
 @maxLength(36)
 param principalId string = ''
 
@@ -208,6 +208,11 @@ var deploymentContainerName = 'app-package'
 var runStatusContainerName = 'export-runs'
 var lockContainerName = 'export-locks'
 var exportQueueName = 'export-jobs'
+var poisonQueueName = '${exportQueueName}-poison'
+// The Functions host's own containers (state and leases, keys); created with the others so the
+// app's role assignments can name each container it uses.
+var hostStateContainerName = 'azure-webjobs-hosts'
+var hostKeysContainerName = 'azure-webjobs-secrets'
 
 // ---------------------------------------------------------------------------------------------
 // Resources
@@ -250,9 +255,13 @@ module storage 'modules/storage.bicep' = {
     exportContainerName: exportContainerName
     runStatusContainerName: runStatusContainerName
     lockContainerName: lockContainerName
+    hostContainerNames: [
+      hostStateContainerName
+      hostKeysContainerName
+    ]
     queueNames: [
       exportQueueName
-      '${exportQueueName}-poison'
+      poisonQueueName
     ]
     softDeleteRetentionDays: blobSoftDeleteRetentionDays
     exportCoolAfterDays: exportCoolAfterDays
@@ -295,7 +304,20 @@ module roles 'modules/roles.bicep' = {
   params: {
     identityName: names.identity
     storageAccountName: names.storage
+    exportContainerName: exportContainerName
+    runStatusContainerName: runStatusContainerName
+    lockContainerName: lockContainerName
+    deploymentContainerName: deploymentContainerName
+    hostStateContainerName: hostStateContainerName
+    hostKeysContainerName: hostKeysContainerName
+    jobQueueName: exportQueueName
+    poisonQueueName: poisonQueueName
+    readLinks: httpReadLinkMinutes > 0
     keyVaultName: names.keyVault
+    tokenCacheSecretName: tokenCacheSecretName
+    appCredentialSecretName: partnerCenterCredential == 'secret'
+      ? partnerCenterClientSecretName
+      : partnerCenterCredential == 'certificate' ? partnerCenterCertificateName : ''
     applicationInsightsName: names.applicationInsights
     principalId: principalId
     principalType: principalType

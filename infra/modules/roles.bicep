@@ -1,36 +1,52 @@
 // Azure RBAC role assignments, least privilege: each one names a built-in data-plane role and is
-// scoped to the single resource it is about (never the resource group or subscription). No
-// Owner, Contributor or User Access Administrator is granted anywhere.
+// scoped to the narrowest resource the platform lets a role assignment name: a blob container, a
+// queue, a Key Vault secret, Application Insights (never the resource group or subscription). No
+// Owner, Contributor, User Access Administrator or Storage Blob Data Owner is granted anywhere.
+// test/infra/permissions.test.ts records every Storage and Key Vault call of each actor and checks
+// it against these assignments.
 //
 // Function app identity:
-// - Storage Blob Data Owner on the storage account. The Functions host needs it for an
-//   identity-based AzureWebJobsStorage (host keys and state in azure-webjobs-* containers, the
-//   timer trigger's schedule monitor and singleton leases, the Flex Consumption deployment
-//   package); the export writes snapshots, run status, and takes blob leases on the lock blobs.
-//   Storage Blob Data Contributor covers the app's own writes and leases, but the host's
-//   documented requirement for AzureWebJobsStorage is Owner, so Owner it is.
-//   The role also includes generateUserDelegationKey/action: with HTTP_READ_LINK_MINUTES above
-//   0 the status API signs read-only user delegation SAS links to single export blobs with it.
-// - Storage Queue Data Contributor on the storage account: the HTTP trigger enqueues export jobs,
-//   the queue trigger reads, updates and deletes them and moves failures to the poison queue.
-//   It includes what Storage Queue Data Message Processor and Message Sender grant, so those are
-//   not assigned.
-// - No Storage Table Data role: on Flex Consumption the host keeps its state (keys, timer
-//   schedule, singleton locks, the deployment package) in blobs, and the app uses no tables (no
-//   Durable Functions, no table bindings). The host's optional diagnostic-events table is the one
-//   table feature left: without the role the host logs a single warning at start-up and turns it
-//   off; failures still reach Application Insights.
-// - Key Vault Secrets Officer on the vault: the app reads the token cache and writes it back
-//   whenever the refresh token rotates (and reads the client secret / certificate when those
-//   credential types are used; a certificate's private key is read as a secret).
+// - Storage Blob Data Contributor on each container it uses, one assignment per container: the
+//   exports, run status and lock containers (the app's own blobs and leases; creating a container
+//   that exists is a no-op the SDK still sends, allowed by the role's containers/write at that
+//   scope), the Functions host's azure-webjobs-hosts (timer schedule monitor, singleton and host id
+//   leases) and azure-webjobs-secrets (function keys), and the deployment package container.
+//   Flex Consumption reads and writes the package with the identity named in the function app's
+//   functionAppConfig.deployment.storage.authentication, which is this identity; the platform
+//   needs read and write on that container for `azd deploy`. A second identity would keep the
+//   package out of this role, but the platform needs it assigned to the site as well, where the
+//   app's code can ask for its tokens too, so it would separate nothing.
+//   Contributor, not Owner: the host's documented need is reading and writing blobs and creating
+//   containers; Owner adds POSIX ACLs and other data actions nothing here uses.
+// - Storage Blob Delegator on the storage account, only while read links are on
+//   (httpReadLinkMinutes > 0): Get User Delegation Key is a service-level operation, so no
+//   container-scoped role can grant it. A link never reads more than the signer may: Contributor on
+//   the exports container.
+// - Storage Queue Data Contributor on the export job queue and on its poison queue: the HTTP
+//   trigger and the timer enqueue jobs; the queue trigger receives, updates and deletes them, reads
+//   the queue's length for scaling, creates the poison queue and moves failures to it.
+// - No Storage Table Data role: on Flex Consumption the host keeps its state in blobs, and the
+//   app uses no tables. Without the role the host logs one warning and turns its optional
+//   diagnostic-events table off.
+// - Key Vault Secrets Officer on the token-cache secret only: the app reads the cache and writes a
+//   new version whenever the refresh token rotates. Key Vault Secrets User on the client secret or
+//   certificate secret only, and only for those credential types (a certificate's key is read as a
+//   secret). The secrets are not created here: the token cache is written by `auth login`, the
+//   credential by an administrator, and a template that set a value would replace the stored
+//   consent on every deployment. The assignments name each secret by its resource id (the
+//   template never reads the secrets), and apply once the secrets are written.
 // - Monitoring Metrics Publisher on Application Insights: telemetry ingestion with Microsoft
 //   Entra authentication (local authentication is off).
 //
 // Deploying user (only when principalId is set; azd sets it to the signed-in user):
-// - Key Vault Secrets Officer on the vault, so `referrals-export auth login` can store the
-//   consented token cache and `auth status` can read it.
-// - Storage Blob Data Reader on the storage account, to read the exports. Writing is the app's
-//   job, so Storage Blob Data Contributor is not granted.
+// - Key Vault Secrets Officer on the vault: `referrals-export auth login` stores the consented token
+//   cache, `auth status` reads it, and with a secret or certificate credential the sign-in reads
+//   the credential and the administrator stores it (docs/deployment.md).
+// - Storage Blob Data Contributor on the lock container only: `auth login` and `auth status` take
+//   the token-cache lease on export-locks/token-cache.lock (created if missing) so a refresh by the
+//   app never overwrites the new consent. A role assignment cannot name a single blob.
+// - Storage Blob Data Reader on the exports and run status containers: reading exports and
+//   `referrals-export runs list`. Writing them is the app's job.
 
 @description('Name of the function app\'s user-assigned managed identity.')
 param identityName string
@@ -38,8 +54,41 @@ param identityName string
 @description('Name of the storage account.')
 param storageAccountName string
 
+@description('Container that receives the exports.')
+param exportContainerName string
+
+@description('Container of the run status documents.')
+param runStatusContainerName string
+
+@description('Container of the lock blobs (profile locks and the token-cache lock).')
+param lockContainerName string
+
+@description('Container of the function app\'s deployment package.')
+param deploymentContainerName string
+
+@description('Container of the Functions host\'s state (host id, timer schedule monitor, leases).')
+param hostStateContainerName string
+
+@description('Container of the Functions host\'s keys.')
+param hostKeysContainerName string
+
+@description('The export job queue.')
+param jobQueueName string
+
+@description('The export job queue\'s poison queue.')
+param poisonQueueName string
+
+@description('True while the status API signs read links (httpReadLinkMinutes > 0).')
+param readLinks bool
+
 @description('Name of the Key Vault.')
 param keyVaultName string
+
+@description('Name of the Key Vault secret that holds the token cache.')
+param tokenCacheSecretName string
+
+@description('Name of the Key Vault secret the app reads its app registration credential from (client secret, or the certificate\'s secret); empty with a managed identity.')
+param appCredentialSecretName string
 
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
@@ -55,6 +104,8 @@ param principalId string
 ])
 param principalType string
 
+// Existing resources only name scopes (one declaration each, no loops: the template then names
+// them by resource id and never reads them, so a secret that does not exist yet is no problem).
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' existing = {
   name: identityName
 }
@@ -63,49 +114,183 @@ resource storage 'Microsoft.Storage/storageAccounts@2026-04-01' existing = {
   name: storageAccountName
 }
 
+resource exportContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${exportContainerName}'
+}
+
+resource runStatusContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${runStatusContainerName}'
+}
+
+resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${lockContainerName}'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${deploymentContainerName}'
+}
+
+resource hostStateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${hostStateContainerName}'
+}
+
+resource hostKeysContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${hostKeysContainerName}'
+}
+
+resource jobQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${jobQueueName}'
+}
+
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2026-04-01' existing = {
+  name: '${storageAccountName}/default/${poisonQueueName}'
+}
+
 resource vault 'Microsoft.KeyVault/vaults@2026-02-01' existing = {
   name: keyVaultName
+}
+
+resource tokenCacheSecret 'Microsoft.KeyVault/vaults/secrets@2026-02-01' existing = {
+  parent: vault
+  name: tokenCacheSecretName
+}
+
+resource appCredentialSecret 'Microsoft.KeyVault/vaults/secrets@2026-02-01' existing = if (!empty(appCredentialSecretName)) {
+  parent: vault
+  name: appCredentialSecretName
 }
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-// Built-in role definition ids (the same in every tenant).
-var storageBlobDataOwner = 'b7e6b10f-690d-4e13-a2ec-4ec1e7b1d4cb'
+// Built-in role definition ids (the same in every tenant; test/infra/roleDefinitions.json).
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+var storageBlobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
-resource appBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identity.id, storageBlobDataOwner)
-  scope: storage
+var hasUser = !empty(principalId)
+
+resource appExports 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(exportContainer.id, identity.id, storageBlobDataContributor)
+  scope: exportContainer
   properties: {
-    description: 'Function app identity: Functions host storage, deployment package, exports, run status and lock leases.'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    description: 'Function app identity: writes the exports and reads the previous snapshot.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource appQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identity.id, storageQueueDataContributor)
+resource appRunStatus 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(runStatusContainer.id, identity.id, storageBlobDataContributor)
+  scope: runStatusContainer
+  properties: {
+    description: 'Function app identity: writes and reads the run records.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appLocks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(lockContainer.id, identity.id, storageBlobDataContributor)
+  scope: lockContainer
+  properties: {
+    description: 'Function app identity: profile locks and the token-cache lock (blob leases).'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appDeploymentPackage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deploymentContainer.id, identity.id, storageBlobDataContributor)
+  scope: deploymentContainer
+  properties: {
+    description: 'Function app identity, as Flex Consumption\'s deployment storage identity: writes and reads the deployment package.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appHostState 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostStateContainer.id, identity.id, storageBlobDataContributor)
+  scope: hostStateContainer
+  properties: {
+    description: 'Function app identity: the Functions host\'s state and leases.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appHostKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostKeysContainer.id, identity.id, storageBlobDataContributor)
+  scope: hostKeysContainer
+  properties: {
+    description: 'Function app identity: the Functions host\'s keys.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appBlobDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (readLinks) {
+  name: guid(storage.id, identity.id, storageBlobDelegator)
   scope: storage
   properties: {
-    description: 'Function app identity: export job queue and its poison queue.'
+    description: 'Function app identity: user delegation keys for the status API\'s read links.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDelegator)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appJobQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(jobQueue.id, identity.id, storageQueueDataContributor)
+  scope: jobQueue
+  properties: {
+    description: 'Function app identity: enqueues, receives and deletes export jobs.'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource appSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, identity.id, keyVaultSecretsOfficer)
-  scope: vault
+resource appPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(poisonQueue.id, identity.id, storageQueueDataContributor)
+  scope: poisonQueue
+  properties: {
+    description: 'Function app identity: moves failed jobs to the poison queue and watches it.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appTokenCache 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(tokenCacheSecret.id, identity.id, keyVaultSecretsOfficer)
+  scope: tokenCacheSecret
   properties: {
     description: 'Function app identity: reads the token cache and writes it back when the refresh token rotates.'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appCredential 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(appCredentialSecretName)) {
+  name: guid(appCredentialSecret.id, identity.id, keyVaultSecretsUser)
+  scope: appCredentialSecret
+  properties: {
+    description: 'Function app identity: reads the app registration\'s client secret or certificate.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }
@@ -122,22 +307,44 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-resource userSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
+resource userSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasUser) {
   name: guid(vault.id, principalId, keyVaultSecretsOfficer)
   scope: vault
   properties: {
-    description: 'Deploying user: stores the consented token cache (auth login) and reads it (auth status).'
+    description: 'Deploying user: stores the consented token cache (auth login), reads it (auth status), stores the app credential.'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
     principalId: principalId
     principalType: principalType
   }
 }
 
-resource userBlobDataReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
-  name: guid(storage.id, principalId, storageBlobDataReader)
-  scope: storage
+resource userLocks 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasUser) {
+  name: guid(lockContainer.id, principalId, storageBlobDataContributor)
+  scope: lockContainer
   properties: {
-    description: 'Deploying user: reads the exports and run status.'
+    description: 'Deploying user: the token-cache lease that auth login and auth status take.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: principalId
+    principalType: principalType
+  }
+}
+
+resource userExports 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasUser) {
+  name: guid(exportContainer.id, principalId, storageBlobDataReader)
+  scope: exportContainer
+  properties: {
+    description: 'Deploying user: reads the exports.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
+    principalId: principalId
+    principalType: principalType
+  }
+}
+
+resource userRunStatus 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasUser) {
+  name: guid(runStatusContainer.id, principalId, storageBlobDataReader)
+  scope: runStatusContainer
+  properties: {
+    description: 'Deploying user: reads the run records (referrals-export runs list).'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
     principalId: principalId
     principalType: principalType

@@ -44,6 +44,9 @@ param runStatusContainerName string
 @maxLength(63)
 param lockContainerName string
 
+@description('Containers of the Functions host (AzureWebJobsStorage): created here, so the app\'s role assignments can be scoped to them.')
+param hostContainerNames string[]
+
 @description('Queues to create: the export job queue and its poison queue.')
 param queueNames string[]
 
@@ -109,7 +112,10 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-04-01'
 }
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-04-01' = [
-  for containerName in [deploymentContainerName, exportContainerName, runStatusContainerName, lockContainerName]: {
+  for containerName in concat(
+    [deploymentContainerName, exportContainerName, runStatusContainerName, lockContainerName],
+    hostContainerNames
+  ): {
     parent: blobService
     name: containerName
     properties: {

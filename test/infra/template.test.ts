@@ -95,19 +95,21 @@ function appSettings(d: Deployment): Record<string, Value> {
   return settings;
 }
 
-// Built-in role definition ids.
+// Built-in role definition ids (test/infra/roleDefinitions.json has their permissions and sources).
 const ROLE = {
-  storageBlobDataOwner: "b7e6b10f-690d-4e13-a2ec-4ec1e7b1d4cb",
+  storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
   storageBlobDataReader: "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+  storageBlobDelegator: "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
   storageQueueDataContributor: "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
   keyVaultSecretsOfficer: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+  keyVaultSecretsUser: "4633458b-17de-408a-b874-0445c86b69e6",
   monitoringMetricsPublisher: "3913510d-42f4-4e42-8a64-420c390055eb",
 };
 const FORBIDDEN_ROLES = {
   owner: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
   contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
   userAccessAdministrator: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
-  storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+  storageBlobDataOwner: "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
   storageAccountContributor: "17d1049b-9a84-46fb-8f53-869881c3d3ab",
 };
 
@@ -299,12 +301,19 @@ describe("storage account", () => {
     expect(at(props(custom), "containerDeleteRetentionPolicy", "days")).toBe(9);
   });
 
-  it("creates the deployment package, exports, run status and lock containers, all private", () => {
+  it("creates the deployment package, exports, run status, lock and Functions host containers, all private", () => {
     const d = deploy();
     const storageName = single(d, "Microsoft.Storage/storageAccounts").name;
     const containers = ofType(d, "Microsoft.Storage/storageAccounts/blobServices/containers");
     expect(containers.map((c) => c.name).sort()).toEqual(
-      ["app-package", "export-locks", "export-runs", "referrals"].map((n) => `${storageName}/default/${n}`),
+      [
+        "app-package",
+        "azure-webjobs-hosts",
+        "azure-webjobs-secrets",
+        "export-locks",
+        "export-runs",
+        "referrals",
+      ].map((n) => `${storageName}/default/${n}`),
     );
     for (const c of containers) expect(props(c).publicAccess, c.name).toBe("None");
 
@@ -617,58 +626,82 @@ describe("role assignments", () => {
       `${a.role}${a.scope}${str(a.principal)}`.localeCompare(`${b.role}${b.scope}${str(b.principal)}`),
     );
 
-  it("grants the app identity and the deploying user exactly the intended roles on single resources", () => {
+  it("grants the app identity and the deploying user exactly the intended roles, each on one container, queue, secret or resource", () => {
     const d = deploy();
     const { identity, storage, vault, insights } = ids(d);
     const app = runtime(identity, "principalId");
+    const container = (name: string): string => `${storage}/blobServices/default/containers/${name}`;
+    const grant = (role: string, scope: string, principal: Value): Grant => ({
+      role: roleDefinition(role),
+      scope,
+      principal,
+      principalType: principal === USER_ID ? "User" : "ServicePrincipal",
+    });
     expect(byRole(grants(d))).toEqual(
       byRole([
-        {
-          role: roleDefinition(ROLE.storageBlobDataOwner),
-          scope: storage,
-          principal: app,
-          principalType: "ServicePrincipal",
-        },
-        {
-          role: roleDefinition(ROLE.storageQueueDataContributor),
-          scope: storage,
-          principal: app,
-          principalType: "ServicePrincipal",
-        },
-        {
-          role: roleDefinition(ROLE.keyVaultSecretsOfficer),
-          scope: vault,
-          principal: app,
-          principalType: "ServicePrincipal",
-        },
-        {
-          role: roleDefinition(ROLE.monitoringMetricsPublisher),
-          scope: insights,
-          principal: app,
-          principalType: "ServicePrincipal",
-        },
-        {
-          role: roleDefinition(ROLE.keyVaultSecretsOfficer),
-          scope: vault,
-          principal: USER_ID,
-          principalType: "User",
-        },
-        {
-          role: roleDefinition(ROLE.storageBlobDataReader),
-          scope: storage,
-          principal: USER_ID,
-          principalType: "User",
-        },
+        ...[
+          "referrals",
+          "export-runs",
+          "export-locks",
+          "app-package",
+          "azure-webjobs-hosts",
+          "azure-webjobs-secrets",
+        ].map((name) => grant(ROLE.storageBlobDataContributor, container(name), app)),
+        ...["export-jobs", "export-jobs-poison"].map((name) =>
+          grant(ROLE.storageQueueDataContributor, `${storage}/queueServices/default/queues/${name}`, app),
+        ),
+        grant(ROLE.keyVaultSecretsOfficer, `${vault}/secrets/partner-center-token-cache`, app),
+        grant(ROLE.monitoringMetricsPublisher, insights, app),
+        grant(ROLE.keyVaultSecretsOfficer, vault, USER_ID),
+        grant(ROLE.storageBlobDataContributor, container("export-locks"), USER_ID),
+        grant(ROLE.storageBlobDataReader, container("referrals"), USER_ID),
+        grant(ROLE.storageBlobDataReader, container("export-runs"), USER_ID),
       ]),
     );
   });
 
+  it("grants the app the credential secret and user delegation keys only when its settings use them", () => {
+    const added = (parameters: Record<string, Value>): Grant[] => {
+      const base = grants(deploy()).map((g) => JSON.stringify(g));
+      return grants(deploy(parameters)).filter((g) => !base.includes(JSON.stringify(g)));
+    };
+    const d = deploy();
+    const { identity, storage, vault } = ids(d);
+    const app = runtime(identity, "principalId");
+    expect(added({ partnerCenterCredential: "secret" })).toEqual([
+      {
+        role: roleDefinition(ROLE.keyVaultSecretsUser),
+        scope: `${vault}/secrets/partner-center-client-secret`,
+        principal: app,
+        principalType: "ServicePrincipal",
+      },
+    ]);
+    expect(
+      added({ partnerCenterCredential: "certificate", partnerCenterCertificateName: "pc-cert" }),
+    ).toEqual([
+      {
+        role: roleDefinition(ROLE.keyVaultSecretsUser),
+        scope: `${vault}/secrets/pc-cert`,
+        principal: app,
+        principalType: "ServicePrincipal",
+      },
+    ]);
+    expect(added({ httpReadLinkMinutes: 60 })).toEqual([
+      {
+        role: roleDefinition(ROLE.storageBlobDelegator),
+        scope: storage,
+        principal: app,
+        principalType: "ServicePrincipal",
+      },
+    ]);
+  });
+
   it("grants the deploying user nothing when principalId is empty, and honours principalType", () => {
     const none = grants(deploy({ principalId: "" }));
-    expect(none).toHaveLength(4);
+    expect(none).toHaveLength(10);
     expect(none.every((g) => g.principal instanceof Runtime)).toBe(true);
     const group = grants(deploy({ principalType: "Group" })).filter((g) => g.principal === USER_ID);
-    expect(group.map((g) => g.principalType)).toEqual(["Group", "Group"]);
+    expect(group.map((g) => g.principalType)).toEqual(["Group", "Group", "Group", "Group"]);
   });
 
   it("names every assignment with guid() of its scope, principal and role, all distinct", () => {

@@ -448,6 +448,14 @@ export class TemplateContext {
         return args.every((v) => v === true);
       case "or":
         return args.some((v) => v === true);
+      case "greater":
+        return Number(arg(0)) > Number(arg(1));
+      case "greaterorequals":
+        return Number(arg(0)) >= Number(arg(1));
+      case "less":
+        return Number(arg(0)) < Number(arg(1));
+      case "lessorequals":
+        return Number(arg(0)) <= Number(arg(1));
       case "equals":
         return JSON.stringify(arg(0)) === JSON.stringify(arg(1));
       case "coalesce":
@@ -466,6 +474,10 @@ export class TemplateContext {
         return str(arg(0)).toUpperCase();
       case "replace":
         return str(arg(0)).replaceAll(str(arg(1)), str(arg(2)));
+      case "split": {
+        const separators = Array.isArray(arg(1)) ? (arg(1) as Value[]).map(str) : [str(arg(1))];
+        return separators.reduce<string[]>((parts, sep) => parts.flatMap((p) => p.split(sep)), [str(arg(0))]);
+      }
       case "take":
         return str(arg(0)).slice(0, Number(arg(1)));
       case "string":
@@ -557,8 +569,13 @@ export class TemplateContext {
       const parameters = resource.properties?.parameters;
       if (isJsonObject(parameters)) {
         for (const [name, wrapper] of Object.entries(parameters)) {
-          if (isJsonObject(wrapper) && wrapper.value !== undefined)
+          if (isJsonObject(wrapper) && wrapper.value !== undefined) {
             given[name] = this.evaluate(wrapper.value);
+          } else if (typeof wrapper === "string") {
+            // A conditional value compiles to one expression yielding the whole { value } wrapper.
+            const evaluated = this.evaluate(wrapper);
+            if (isObject(evaluated) && evaluated.value !== undefined) given[name] = evaluated.value;
+          }
         }
       }
       const resourceGroup =
