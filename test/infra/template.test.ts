@@ -50,6 +50,10 @@ const COVERED_TYPES = [
   "Microsoft.ManagedIdentity/userAssignedIdentities",
   "Microsoft.OperationalInsights/workspaces",
   "Microsoft.Insights/components",
+  "Microsoft.Insights/diagnosticSettings",
+  "Microsoft.Insights/actionGroups",
+  "Microsoft.Insights/scheduledQueryRules",
+  "Microsoft.Insights/workbooks",
   "Microsoft.Storage/storageAccounts",
   "Microsoft.Storage/storageAccounts/blobServices",
   "Microsoft.Storage/storageAccounts/blobServices/containers",
@@ -444,6 +448,17 @@ describe("monitoring", () => {
       props(single(deploy({ logRetentionInDays: 90 }), "Microsoft.OperationalInsights/workspaces"))
         .retentionInDays,
     ).toBe(90);
+  });
+
+  it("adds resource logs, alerts and the runs workbook (asserted in detail by monitoring.test.ts)", () => {
+    const d = deploy();
+    for (const type of [
+      "Microsoft.Insights/diagnosticSettings",
+      "Microsoft.Insights/actionGroups",
+      "Microsoft.Insights/scheduledQueryRules",
+      "Microsoft.Insights/workbooks",
+    ])
+      expect(ofType(d, type).length, type).toBeGreaterThan(0);
   });
 });
 
