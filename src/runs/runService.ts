@@ -7,20 +7,18 @@ import {
   type ExportJob,
   type ExportProgress,
 } from "../export/exporter.js";
-import { readLatestManifest } from "../export/latestManifest.js";
 import { MANIFEST_NAME, runFolder } from "../export/layout.js";
-import { settleInterruptedPublish } from "../export/publish.js";
 import type { Manifest, Trigger } from "../export/manifest.js";
 import { newRunId } from "../export/runId.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { isRetryableListingFailure } from "../partnerCenter/retry.js";
 import { noTelemetry, type RunTelemetry } from "../logging/telemetry.js";
+import { publishTargetProblem } from "./publishTarget.js";
+import { RunEndings } from "./runEndings.js";
 import {
   isQueryValidationError,
-  sameQuery,
   toQuerySpec,
   validateQuerySpec,
-  type QuerySpec,
   type ValidatedQuery,
 } from "../partnerCenter/query.js";
 import type { ExportSource, FieldProblem, ResolvedExportRequest } from "./exportRequest.js";
@@ -28,8 +26,6 @@ import { JOB_MAX_DEQUEUE_COUNT, jobSource, type JobMessage, type JobQueue } from
 import type { ProfileLock, ProfileLocks } from "./profileLock.js";
 import type { ExportProfile } from "./profiles.js";
 import { isRunStoreError, type RunError, type RunRecord, type RunStore } from "./runStore.js";
-
-const isFinished = (run: RunRecord): boolean => run.status === "succeeded" || run.status === "failed";
 
 /** Failures that a retry cannot fix: the run fails at once and the job is not redelivered. */
 export const NON_RETRYABLE_REASONS: ReadonlySet<ExportFailureReason> = new Set([
@@ -136,7 +132,7 @@ interface LockedRun {
  */
 export class RunService {
   private readonly logger: Logger;
-  private readonly telemetry: RunTelemetry;
+  private readonly endings: RunEndings;
   private readonly now: () => Date;
   private readonly maxDequeueCount: number;
   private readonly lockRetryDelaySeconds: number;
@@ -145,10 +141,32 @@ export class RunService {
 
   constructor(private readonly deps: RunServiceDeps) {
     this.logger = deps.logger ?? silentLogger;
-    this.telemetry = deps.telemetry ?? noTelemetry;
     this.now = deps.now ?? (() => new Date());
     this.maxDequeueCount = deps.maxDequeueCount ?? JOB_MAX_DEQUEUE_COUNT;
     this.lockRetryDelaySeconds = deps.lockRetryDelaySeconds ?? LOCK_RETRY_DELAY_SECONDS;
+    this.endings = new RunEndings({
+      store: deps.store,
+      locks: deps.locks,
+      exportContainer: deps.exportContainer,
+      profiles: deps.profiles,
+      telemetry: deps.telemetry ?? noTelemetry,
+      logger: this.logger,
+      now: this.now,
+      maxDequeueCount: this.maxDequeueCount,
+    });
+  }
+
+  /**
+   * A job moved to the poison queue after its last delivery: its run, if not finished, is recorded
+   * as failed with the last attempt's reason and the number of deliveries.
+   */
+  markPoisoned(runId: string, poisonQueue: string): Promise<RunRecord | undefined> {
+    return this.endings.markPoisoned(runId, poisonQueue);
+  }
+
+  /** Marks a run failed (used when its job cannot be read, or lands in the poison queue). */
+  markFailed(runId: string, error: RunError): Promise<RunRecord | undefined> {
+    return this.endings.markFailed(runId, error);
   }
 
   get profiles(): readonly ExportProfile[] {
@@ -167,8 +185,10 @@ export class RunService {
       if (active) return { kind: "conflict", active };
     }
     // The first thing any door does for a profile: a publish a dead process left half done is settled.
-    await this.settleIfIdle(request.profile, options.logger ?? this.logger);
-    const problem = await this.publishTargetProblem(
+    await this.endings.settleIfIdle(request.profile, options.logger ?? this.logger);
+    const problem = await publishTargetProblem(
+      this.deps.exportContainer,
+      this.deps.profiles,
       request.profile,
       request.source,
       toQuerySpec(request.query),
@@ -194,9 +214,11 @@ export class RunService {
       await this.deps.queue.send(message);
     } catch (error) {
       log.error("Could not queue the export job", { error });
-      await this.finish(run.runId, "failed", {
-        error: { reason: "storage", message: "The export job could not be queued; try again" },
-      }).catch(() => undefined);
+      await this.endings
+        .finish(run.runId, "failed", {
+          error: { reason: "storage", message: "The export job could not be queued; try again" },
+        })
+        .catch(() => undefined);
       throw error;
     }
     log.info("Export queued", {
@@ -215,7 +237,9 @@ export class RunService {
     const now = this.now();
     const active = await this.deps.store.findActive(request.profile, now);
     if (active?.status === "queued") return { kind: "conflict", active };
-    const problem = await this.publishTargetProblem(
+    const problem = await publishTargetProblem(
+      this.deps.exportContainer,
+      this.deps.profiles,
       request.profile,
       request.source,
       toQuerySpec(request.query),
@@ -226,9 +250,16 @@ export class RunService {
     if (!lock) return { kind: "busy", holder: await this.deps.locks.holder(request.profile) };
     try {
       // A run recorded as running whose lock was free has lost its process (killed, crashed).
-      if (active) await this.markAbandoned(active);
-      await this.settleLocked(request.profile, options.logger ?? this.logger);
-      const run = this.newRecord(request, options.trigger, runId, now);
+      if (active) await this.endings.markAbandoned(active);
+      await this.endings.settleLocked(request.profile, options.logger ?? this.logger);
+      // Recorded as running from the start: it holds the lock already, and a process killed
+      // before its first heartbeat must not leave a "queued" run that blocks the profile.
+      const stamp = now.toISOString();
+      const run: RunRecord = {
+        ...this.newRecord(request, options.trigger, runId, now),
+        status: "running",
+        heartbeatAt: stamp,
+      };
       await this.deps.store.create(run);
       const outcome = await this.track(
         this.runLocked({
@@ -340,7 +371,7 @@ export class RunService {
       query = validateQuerySpec(message.query);
     } catch (error) {
       if (!isQueryValidationError(error)) throw error;
-      const run = await this.finish(message.runId, "failed", {
+      const run = await this.endings.finish(message.runId, "failed", {
         error: { reason: "bad_request", message: error.message },
       });
       log.error("Job carries an invalid query", { error: error.message });
@@ -378,107 +409,6 @@ export class RunService {
     }
   }
 
-  /**
-   * Settles a publish whose process died (see export/publish.ts), holding the profile's lock, so
-   * `latest/` is one whole run again before anything else happens; the run that died is recorded
-   * as failed, saying what `latest/` holds now.
-   */
-  private async settleLocked(profile: string, log: Logger): Promise<void> {
-    const settled = await settleInterruptedPublish(this.deps.exportContainer, profile);
-    if (settled.kind === "none") return;
-    const message =
-      settled.kind === "rolled-forward"
-        ? "Its process stopped while publishing; latest/ was completed with this run's files, as the previous run's were gone"
-        : settled.restoredRunId === null
-          ? "Its process stopped while publishing; latest/ was emptied again, as before this run"
-          : `Its process stopped while publishing; latest/ was put back to run ${settled.restoredRunId}`;
-    log.warn("Settled a publish its process left unfinished", {
-      profile,
-      runId: settled.runId,
-      action: settled.kind,
-    });
-    const at = this.now().toISOString();
-    await this.updateEnding(settled.runId, (r) =>
-      r.status === "succeeded" || (r.status === "failed" && r.error?.message === message)
-        ? undefined
-        : { ...r, status: "failed", completedAt: at, updatedAt: at, error: { reason: "aborted", message } },
-    ).catch(() => undefined); // a run of an earlier version may have no record
-  }
-
-  /** Settles an interrupted publish when nobody holds the profile (whoever does settles it first). */
-  private async settleIfIdle(profile: string, log: Logger): Promise<void> {
-    const lock = await this.deps.locks.tryAcquire(profile, "settling");
-    if (!lock) return;
-    try {
-      await this.settleLocked(profile, log);
-    } finally {
-      await lock.release();
-    }
-  }
-
-  /** Records a running run whose process is gone (its lock was free) as failed, saying so. */
-  private async markAbandoned(run: RunRecord): Promise<void> {
-    const at = this.now().toISOString();
-    await this.updateEnding(run.runId, (r) =>
-      r.status === "running"
-        ? {
-            ...r,
-            status: "failed",
-            completedAt: at,
-            updatedAt: at,
-            error: {
-              reason: "aborted",
-              message:
-                "Its process stopped before it finished (killed or crashed); nothing of it was published",
-            },
-          }
-        : undefined,
-    ).catch((error: unknown) => {
-      this.logger.warn("Could not record an abandoned run as failed", { runId: run.runId, error });
-    });
-  }
-
-  /**
-   * A job moved to the poison queue after its last delivery: its run, if not finished, is recorded
-   * as failed with the last attempt's reason and the number of deliveries.
-   */
-  async markPoisoned(runId: string, poisonQueue: string): Promise<RunRecord | undefined> {
-    const at = this.now().toISOString();
-    try {
-      return await this.updateEnding(runId, (r) => {
-        if (r.status === "succeeded" || r.status === "failed") return undefined;
-        const last = r.lastError;
-        return {
-          ...r,
-          status: "failed",
-          completedAt: at,
-          updatedAt: at,
-          error: {
-            reason: last?.reason ?? "aborted",
-            message:
-              `Gave up after ${this.maxDequeueCount} deliveries of its job (moved to ${poisonQueue}); ` +
-              (last
-                ? `the last attempt failed: ${last.message}`
-                : `its process stopped before finishing ${r.attempts} of them`),
-          },
-        };
-      });
-    } catch (caught) {
-      if (isRunStoreError(caught)) return undefined;
-      throw caught;
-    }
-  }
-
-  /** Marks a run failed (used when its job cannot be read, or lands in the poison queue). */
-  async markFailed(runId: string, error: RunError): Promise<RunRecord | undefined> {
-    try {
-      return await this.finish(runId, "failed", { error });
-    } catch (caught) {
-      if (isRunStoreError(caught)) return undefined;
-      throw caught;
-    }
-  }
-
   private track<T>(work: Promise<T>): Promise<T> {
     this.running.add(work);
     void work.finally(() => this.running.delete(work)).catch(() => undefined);
@@ -488,10 +418,16 @@ export class RunService {
   /** One attempt of a run whose profile lock is held: export, then record the outcome. */
   private async runLocked(run: LockedRun): Promise<ExecuteOutcome> {
     const { log, lock } = run;
-    await this.settleLocked(run.profile, log);
-    const problem = await this.publishTargetProblem(run.profile, run.source, toQuerySpec(run.query));
+    await this.endings.settleLocked(run.profile, log);
+    const problem = await publishTargetProblem(
+      this.deps.exportContainer,
+      this.deps.profiles,
+      run.profile,
+      run.source,
+      toQuerySpec(run.query),
+    );
     if (problem) {
-      const failed = await this.finish(run.runId, "failed", {
+      const failed = await this.endings.finish(run.runId, "failed", {
         error: { reason: "bad_request", message: `${problem.field}: ${problem.message}` },
       });
       log.error("Export refused: its folder belongs to a configured profile");
@@ -541,7 +477,7 @@ export class RunService {
         }),
       );
       const { manifest } = result;
-      const succeeded = await this.finish(
+      const succeeded = await this.endings.finish(
         run.runId,
         "succeeded",
         {
@@ -565,7 +501,7 @@ export class RunService {
         // The host is stopping: say so, and do not leave the run waiting for a redelivery that may never come.
         const why =
           run.abortSignal.reason instanceof Error ? run.abortSignal.reason.message : "the host is stopping";
-        const failed = await this.finish(run.runId, "failed", {
+        const failed = await this.endings.finish(run.runId, "failed", {
           error: {
             reason: "aborted",
             message: `Stopped before it finished: ${why}. Nothing was published; latest/ still holds the previous snapshot`,
@@ -577,12 +513,12 @@ export class RunService {
       const failure: RunError = { reason: error.reason, message: error.message };
       // A refused @nextLink comes back the same on every delivery: fail now, one request, no retry.
       if (NON_RETRYABLE_REASONS.has(error.reason) || !isRetryableListingFailure(caught)) {
-        const failed = await this.finish(run.runId, "failed", { error: failure });
+        const failed = await this.endings.finish(run.runId, "failed", { error: failure });
         log.error("Export failed; not retrying", { reason: error.reason });
         return { kind: "failed", run: failed };
       }
       if (run.lastAttempt) {
-        await this.finish(run.runId, "failed", { error: failure });
+        await this.endings.finish(run.runId, "failed", { error: failure });
         log.error("Export failed on its last attempt", { reason: error.reason });
       } else {
         const at = this.now().toISOString();
@@ -596,39 +532,6 @@ export class RunService {
       }
       return { kind: "retry", error, final: run.lastAttempt };
     }
-  }
-
-  /**
-   * An ad-hoc export may never publish into a configured profile's `latest/`: refused when the
-   * name is a profile here, or when that `latest/` holds a snapshot a profile published (or, for
-   * manifests older than the `source` field, a snapshot of another query).
-   */
-  private async publishTargetProblem(
-    folder: string,
-    source: ExportSource,
-    query: QuerySpec,
-  ): Promise<FieldProblem | undefined> {
-    if (source !== "adhoc") return undefined;
-    if (this.deps.profiles.some((p) => p.name === folder))
-      return {
-        field: "name",
-        message: `'${folder}' is a configured profile; run it by profile, or give the ad-hoc export another name`,
-      };
-    const latest = await readLatestManifest(this.deps.exportContainer, folder);
-    if (latest === "missing") return undefined;
-    const published =
-      latest === "unreadable"
-        ? "a snapshot this export cannot read"
-        : latest.source === "profile"
-          ? `the snapshot of profile '${folder}' (run ${latest.runId})`
-          : latest.source === undefined && !sameQuery(latest.query, query)
-            ? `another query's snapshot (run ${latest.runId})`
-            : undefined;
-    if (published === undefined) return undefined;
-    return {
-      field: "name",
-      message: `'${folder}/latest/' holds ${published}; an ad-hoc export cannot replace it. Give the ad-hoc export another name`,
-    };
   }
 
   private newRecord(request: ResolvedExportRequest, trigger: Trigger, runId: string, now: Date): RunRecord {
@@ -653,7 +556,7 @@ export class RunService {
     const waits = (message.lockWaits ?? 0) + 1;
     const maxWaits = Math.ceil((2 * this.deps.deadlineSeconds + 600) / this.lockRetryDelaySeconds);
     if (waits > maxWaits) {
-      const run = await this.finish(message.runId, "failed", {
+      const run = await this.endings.finish(message.runId, "failed", {
         error: {
           reason: "deadline",
           message: `Gave up waiting for another run of profile ${message.profile} to finish${holder ? ` (${holder})` : ""}`,
@@ -702,74 +605,6 @@ export class RunService {
       if (!isRunStoreError(error)) throw error;
       return (await this.deps.store.get(message.runId)) ?? run;
     }
-  }
-
-  private async finish(
-    runId: string,
-    status: "succeeded" | "failed",
-    fields: Partial<Pick<RunRecord, "error" | "rowCount" | "manifestPath" | "files" | "warnings">>,
-    manifest?: Manifest,
-  ): Promise<RunRecord> {
-    const now = this.now();
-    const at = now.toISOString();
-    return this.updateEnding(
-      runId,
-      (r) => {
-        const { lastError: _lastError, heartbeatAt: _heartbeatAt, ...rest } = r;
-        return {
-          ...rest,
-          ...fields,
-          status,
-          completedAt: at,
-          updatedAt: at,
-          ...(r.startedAt ? { durationMs: now.getTime() - Date.parse(r.startedAt) } : {}),
-        };
-      },
-      manifest,
-    );
-  }
-
-  /**
-   * `store.update` for a write that may end a run: the run's `export.run` event is emitted by the
-   * write that moved it from queued/running to succeeded/failed, so each run reports once however
-   * many doors, redeliveries and clean-ups touch its record.
-   */
-  private async updateEnding(
-    runId: string,
-    mutate: (current: RunRecord) => RunRecord | undefined,
-    manifest?: Manifest,
-  ): Promise<RunRecord> {
-    const write = { ended: false };
-    const record = await this.deps.store.update(runId, (current) => {
-      const next = mutate(current);
-      // Set on every attempt: the last one is the write that was stored.
-      write.ended = next !== undefined && !isFinished(current) && isFinished(next);
-      return next;
-    });
-    if (write.ended) this.emitRunEnded(record, manifest);
-    return record;
-  }
-
-  /** The run's `export.run` event; counts the manifest holds are 0 for a run that has none. */
-  private emitRunEnded(run: RunRecord, manifest: Manifest | undefined): void {
-    const duration =
-      run.durationMs ??
-      (run.startedAt && run.completedAt ? Date.parse(run.completedAt) - Date.parse(run.startedAt) : 0);
-    this.telemetry.emitRun({
-      runId: run.runId,
-      profile: run.profile,
-      trigger: run.trigger,
-      status: run.status,
-      reason: run.status === "failed" ? (run.error?.reason ?? "internal") : "",
-      rows: manifest?.rowCount ?? run.rowCount ?? 0,
-      pages: manifest?.pages ?? 0,
-      durationMs: Math.max(0, duration),
-      retries: manifest?.partnerCenter.retries ?? 0,
-      throttled: manifest?.partnerCenter.throttled ?? 0,
-      bytes: (run.files ?? []).reduce((sum, file) => sum + file.bytes, 0),
-      // Ad-hoc exports never carry a profile's name, so they are never scheduled.
-      scheduled: this.deps.profiles.some((p) => p.name === run.profile && p.schedule),
-    });
   }
 
   /** Deletes a run folder's files, the manifest first so no reader takes the rest for complete. */
