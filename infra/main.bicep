@@ -314,10 +314,6 @@ module roles 'modules/roles.bicep' = {
     poisonQueueName: poisonQueueName
     readLinks: httpReadLinkMinutes > 0
     keyVaultName: names.keyVault
-    tokenCacheSecretName: tokenCacheSecretName
-    appCredentialSecretName: partnerCenterCredential == 'secret'
-      ? partnerCenterClientSecretName
-      : partnerCenterCredential == 'certificate' ? partnerCenterCertificateName : ''
     applicationInsightsName: names.applicationInsights
     principalId: principalId
     principalType: principalType

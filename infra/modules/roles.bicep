@@ -28,13 +28,12 @@
 // - No Storage Table Data role: on Flex Consumption the host keeps its state in blobs, and the
 //   app uses no tables. Without the role the host logs one warning and turns its optional
 //   diagnostic-events table off.
-// - Key Vault Secrets Officer on the token-cache secret only: the app reads the cache and writes a
-//   new version whenever the refresh token rotates. Key Vault Secrets User on the client secret or
-//   certificate secret only, and only for those credential types (a certificate's key is read as a
-//   secret). The secrets are not created here: the token cache is written by `auth login`, the
-//   credential by an administrator, and a template that set a value would replace the stored
-//   consent on every deployment. The assignments name each secret by its resource id (the
-//   template never reads the secrets), and apply once the secrets are written.
+// - Key Vault Secrets Officer on the vault: the app reads the token cache and writes a new version
+//   whenever the refresh token rotates, and reads the client secret or certificate with those
+//   credential types. The vault holds nothing else. Narrower scopes are not possible at deployment
+//   time: a role can be scoped to a secret only once the secret exists, and these secrets are
+//   written after it (the token cache by `auth login`, the credential by an administrator); a
+//   template that created them would replace the stored consent on every deployment.
 // - Monitoring Metrics Publisher on Application Insights: telemetry ingestion with Microsoft
 //   Entra authentication (local authentication is off).
 //
@@ -84,12 +83,6 @@ param readLinks bool
 @description('Name of the Key Vault.')
 param keyVaultName string
 
-@description('Name of the Key Vault secret that holds the token cache.')
-param tokenCacheSecretName string
-
-@description('Name of the Key Vault secret the app reads its app registration credential from (client secret, or the certificate\'s secret); empty with a managed identity.')
-param appCredentialSecretName string
-
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
 
@@ -104,8 +97,7 @@ param principalId string
 ])
 param principalType string
 
-// Existing resources only name scopes (one declaration each, no loops: the template then names
-// them by resource id and never reads them, so a secret that does not exist yet is no problem).
+// Existing resources only name scopes (one declaration each, no loops).
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' existing = {
   name: identityName
 }
@@ -150,16 +142,6 @@ resource vault 'Microsoft.KeyVault/vaults@2026-02-01' existing = {
   name: keyVaultName
 }
 
-resource tokenCacheSecret 'Microsoft.KeyVault/vaults/secrets@2026-02-01' existing = {
-  parent: vault
-  name: tokenCacheSecretName
-}
-
-resource appCredentialSecret 'Microsoft.KeyVault/vaults/secrets@2026-02-01' existing = if (!empty(appCredentialSecretName)) {
-  parent: vault
-  name: appCredentialSecretName
-}
-
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
@@ -170,7 +152,6 @@ var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 var storageBlobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
-var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 var hasUser = !empty(principalId)
@@ -274,23 +255,12 @@ resource appPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource appTokenCache 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(tokenCacheSecret.id, identity.id, keyVaultSecretsOfficer)
-  scope: tokenCacheSecret
+resource appSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identity.id, keyVaultSecretsOfficer)
+  scope: vault
   properties: {
-    description: 'Function app identity: reads the token cache and writes it back when the refresh token rotates.'
+    description: 'Function app identity: reads the token cache and writes it back when the refresh token rotates; reads the app registration\'s client secret or certificate.'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource appCredential 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(appCredentialSecretName)) {
-  name: guid(appCredentialSecret.id, identity.id, keyVaultSecretsUser)
-  scope: appCredentialSecret
-  properties: {
-    description: 'Function app identity: reads the app registration\'s client secret or certificate.'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }
