@@ -17,11 +17,11 @@ export function fieldText(value: unknown): string | null {
 
 /** The compared fields of a row. */
 export function comparedOf(row: Readonly<Record<string, unknown>>): Compared {
-  return COMPARED_FIELDS.map((field) => fieldText(row[field]));
+  // A plain loop: this runs for every referral of every raw run (the baseline needs it).
+  const values: (string | null)[] = new Array<string | null>(COMPARED_FIELDS.length);
+  for (let i = 0; i < COMPARED_FIELDS.length; i++) values[i] = fieldText(row[COMPARED_FIELDS[i] as string]);
+  return values;
 }
-
-/** How the product writes a date (toRfc3339Utc), whole seconds: already the instant's own text. */
-const WRITTEN_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 /**
  * Dates are compared as instants, so a change of notation (CSV vs JSON, milliseconds) is no change.
@@ -29,7 +29,18 @@ const WRITTEN_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
  * both snapshots, and `Date.parse` there was most of the feed's cost.
  */
 export function instantText(value: string): string {
-  if (value.length === 20 && WRITTEN_DATE.test(value)) return value;
+  // The product's own notation (the exporter normalises every date to it), told by its separators
+  // alone: a regular expression here was a tenth of a nightly run. Anything else is parsed.
+  if (
+    value.length === 20 &&
+    value.charCodeAt(19) === 90 /* Z */ &&
+    value.charCodeAt(10) === 84 /* T */ &&
+    value.charCodeAt(4) === 45 /* - */ &&
+    value.charCodeAt(7) === 45 /* - */ &&
+    value.charCodeAt(13) === 58 /* : */ &&
+    value.charCodeAt(16) === 58 /* : */
+  )
+    return value;
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? value : new Date(ms).toISOString().replace(".000Z", "Z");
 }
