@@ -120,6 +120,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         query: toQuerySpec(job.query),
         csvFormulaGuard: env.csvFormulaGuard,
         csvBom: env.csvBom,
+        writeBaseline: job.formats.includes("csv") || job.formats.includes("json"),
         signal,
         logger,
       });

@@ -16,7 +16,7 @@ const latestManifestSchema = z.object({
   rowCount: z.number().int().min(0).optional(),
   /** The change feed's baseline for the next run (absent in manifests of earlier versions). */
   changes: z
-    .object({ baseline: z.object({ path: z.string() }).optional() })
+    .object({ baseline: z.object({ path: z.string() }).nullable().optional() })
     .nullable()
     .optional(),
   files: z.array(z.object({ path: z.string(), format: z.string() })),

@@ -48,7 +48,7 @@ export interface ManifestChanges {
    * changes.baseline.tsv: ids, fingerprints and original values of this run's referrals, which the
    * next run's feed compares against.
    */
-  readonly baseline: ManifestSideFile;
+  readonly baseline: ManifestSideFile | null;
   /** changes.csv and changes.json in the run folder. */
   readonly files: readonly ManifestFile[];
 }

@@ -4,11 +4,11 @@ import { sameQuery } from "../../partnerCenter/query.js";
 import { readLatestManifest } from "../latestManifest.js";
 import type { Manifest, ManifestChanges } from "../manifest.js";
 import { BASELINE_FILE_NAME, BaselineWriter, readBaseline } from "./baseline.js";
-import { COMPARED_FIELDS, comparedOf, fieldText } from "./compared.js";
+import { COMPARED_FIELDS, fieldText } from "./compared.js";
 import { SnapshotDiff } from "./diff.js";
 import { FeedWriter, type FeedWriterOptions } from "./feedWriter.js";
 import { comparableFile, snapshotRows, type SnapshotFile } from "./previousSnapshot.js";
-import { fingerprintOf, lastFingerprintB, SnapshotIndex } from "./snapshotIndex.js";
+import { fingerprintOfRow, lastFingerprintB, SnapshotIndex } from "./snapshotIndex.js";
 
 /** What the previous run is compared through: its baseline, or (an earlier version's run) a data file. */
 type PreviousBaseline =
@@ -16,6 +16,12 @@ type PreviousBaseline =
   | { readonly kind: "file"; readonly file: SnapshotFile };
 
 export interface ChangeFeedOptions extends FeedWriterOptions {
+  /**
+   * Write this run's baseline for the next run. Runs that write CSV or JSON do; a Parquet-only run
+   * does not (its baseline's memory would push a million-referral Parquet export past its 256 MB),
+   * so the run after it has nothing to compare with and starts a new baseline, as before.
+   */
+  readonly writeBaseline: boolean;
   readonly profile: string;
   readonly runId: string;
   readonly query: Manifest["query"];
@@ -38,7 +44,8 @@ export class ChangeFeed {
   private readonly abort = new AbortController();
   private readonly signal: AbortSignal;
   private readonly feed: FeedWriter;
-  private readonly baselineOut: BaselineWriter;
+  /** This run's baseline for the next run; absent when the run writes neither CSV nor JSON. */
+  private readonly baselineOut: BaselineWriter | undefined;
   /** The diff against the previous snapshot once it is indexed; undefined when there is none. */
   private readonly ready: Promise<SnapshotDiff | undefined>;
 
@@ -50,11 +57,9 @@ export class ChangeFeed {
   ) {
     this.signal = AbortSignal.any([options.signal, this.abort.signal]);
     this.feed = new FeedWriter(options, this.signal);
-    this.baselineOut = new BaselineWriter(
-      options.container,
-      `${options.folder}${BASELINE_FILE_NAME}`,
-      this.signal,
-    );
+    this.baselineOut = options.writeBaseline
+      ? new BaselineWriter(options.container, `${options.folder}${BASELINE_FILE_NAME}`, this.signal)
+      : undefined;
     this.ready = baseline ? this.load(baseline) : Promise.resolve(undefined);
     this.ready.catch(() => undefined);
   }
@@ -87,22 +92,23 @@ export class ChangeFeed {
   /** Notes a slice of normalised rows: into this run's baseline, and "added" rows into the feed at once. */
   async add(rows: readonly ReferralRow[]): Promise<void> {
     const diff = await this.ready;
+    const out = this.baselineOut;
+    if (!out && !diff) return;
     for (const row of rows) {
       const id = fieldText(row.id);
       if (id === null) continue;
-      const values = comparedOf(row);
-      const fingerprintA = fingerprintOf(values);
+      const fingerprintA = fingerprintOfRow(row);
       const fingerprintB = lastFingerprintB();
-      this.baselineOut.add(id, fingerprintA, fingerprintB, values);
-      diff?.addCurrent(id, values, fingerprintA, fingerprintB);
+      out?.add(id, fingerprintA, fingerprintB, row);
+      diff?.addCurrent(id, row, fingerprintA, fingerprintB);
     }
-    this.baselineOut.commitLines();
+    out?.commitLines();
     if (diff) await this.feed.drained();
   }
 
   /** A page at a time: waits while the baseline's upload is behind. */
-  flush(): Promise<void> {
-    return this.baselineOut.flush();
+  async flush(): Promise<void> {
+    await this.baselineOut?.flush();
   }
 
   /** Writes "changed" and "removed" rows, closes the files and returns the manifest's section. */
@@ -123,7 +129,7 @@ export class ChangeFeed {
     const { added, changed, removed } = diff?.counts ?? { added: 0, changed: 0, removed: 0 };
     const [files, baseline] = await Promise.all([
       this.feed.end(added + changed + removed),
-      this.baselineOut.end(),
+      this.baselineOut?.end() ?? null,
     ]);
     return {
       previousRunId: this.previousRunId,
@@ -143,7 +149,7 @@ export class ChangeFeed {
     await Promise.allSettled([
       this.ready,
       this.feed.abort(new Error("export aborted")),
-      this.baselineOut.abort(new Error("export aborted")),
+      this.baselineOut?.abort(new Error("export aborted")),
     ]);
   }
 

@@ -1,5 +1,5 @@
 import { baselineValues } from "./baseline.js";
-import { COMPARED_FIELDS, differs, type Compared } from "./compared.js";
+import { COMPARED_FIELDS, comparedOf, differs, type Compared } from "./compared.js";
 import type { FeedWriter } from "./feedWriter.js";
 import type { SnapshotRow } from "./previousSnapshot.js";
 import { CHANGED, DONE, SAME, UNSEEN, type SnapshotIndex } from "./snapshotIndex.js";
@@ -32,17 +32,23 @@ export class SnapshotDiff {
   }
 
   /** One referral of this run, with the fingerprint of its compared values (snapshotIndex.ts). */
-  addCurrent(id: string, values: Compared, fingerprintA: number, fingerprintB: number): void {
+  addCurrent(
+    id: string,
+    row: Readonly<Record<string, unknown>>,
+    fingerprintA: number,
+    fingerprintB: number,
+  ): void {
     const { index } = this;
     const slot = index.find(id);
+    // The compared values are gathered only for a referral the feed reports.
     if (slot < 0) {
       this.added++;
-      this.feed.write("added", id, values, null, []);
+      this.feed.write("added", id, comparedOf(row), null, []);
     } else if (index.state(slot) === UNSEEN) {
       if (index.sameFingerprint(slot, fingerprintA, fingerprintB)) index.setState(slot, SAME);
       else {
         index.setState(slot, CHANGED);
-        this.current.set(id, values);
+        this.current.set(id, comparedOf(row));
       }
     }
   }

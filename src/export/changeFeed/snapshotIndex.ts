@@ -1,4 +1,4 @@
-import { DATE_OFFSET, instantText, type Compared } from "./compared.js";
+import { COMPARED_FIELDS, DATE_OFFSET, fieldText, instantText, type Compared } from "./compared.js";
 
 /** Two independent 32-bit hashes of a string, left in these variables to avoid an allocation. */
 let hashA = 0;
@@ -19,11 +19,34 @@ function hashText(text: string): void {
 }
 
 /**
- * The fingerprint of a referral's compared fields: returns its first half and leaves the second
- * for `lastFingerprintB` (two numbers without an allocation). Stable across runs: baselines store it.
+ * The same fingerprint straight from a row's fields, without gathering them into an array first:
+ * every referral of every raw run goes through here, and an array a row is garbage that keeps the
+ * row's slice alive longer (see SLICE_ROWS in exporter.ts).
  */
-export function fingerprintOf(values: Compared): number {
-  fingerprint(values);
+export function fingerprintOfRow(row: Readonly<Record<string, unknown>>): number {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  let length = 0;
+  for (let i = 0; i < COMPARED_FIELDS.length; i++) {
+    const raw = fieldText(row[COMPARED_FIELDS[i] as string]);
+    const marker = raw === null ? 1 : 0;
+    a = Math.imul(a ^ marker, 0x01000193);
+    b = Math.imul(b ^ marker, 0x5bd1e995);
+    b ^= b >>> 15;
+    length++;
+    if (raw === null) continue;
+    const text = i < DATE_OFFSET ? raw : instantText(raw);
+    for (let j = 0; j < text.length; j++) {
+      const c = text.charCodeAt(j);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+      b ^= b >>> 15;
+    }
+    length += text.length;
+  }
+  hashA = a >>> 0;
+  hashB = (b ^ length) >>> 0;
+  if (hashA === 0 && hashB === 0) hashA = 1;
   return hashA;
 }
 
@@ -130,7 +153,7 @@ export class SnapshotIndex {
     this.states[slot] = UNSEEN;
   }
 
-  /** True when a fingerprint computed by `fingerprintOf` matches the previous snapshot's. */
+  /** True when a fingerprint computed by `fingerprintOfRow` matches the previous snapshot's. */
   sameFingerprint(slot: number, fingerprintA: number, fingerprintB: number): boolean {
     return this.valueA[slot] === fingerprintA && this.valueB[slot] === fingerprintB;
   }
