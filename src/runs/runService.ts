@@ -186,13 +186,7 @@ export class RunService {
     }
     // The first thing any door does for a profile: a publish a dead process left half done is settled.
     await this.endings.settleIfIdle(request.profile, options.logger ?? this.logger);
-    const problem = await publishTargetProblem(
-      this.deps.exportContainer,
-      this.deps.profiles,
-      request.profile,
-      request.source,
-      toQuerySpec(request.query),
-    );
+    const problem = await this.targetProblem(request);
     if (problem) return { kind: "invalid", errors: [problem] };
     const run = this.newRecord(request, options.trigger, options.runId ?? newRunId(now), now);
     const log = (options.logger ?? this.logger).child({
@@ -237,13 +231,7 @@ export class RunService {
     const now = this.now();
     const active = await this.deps.store.findActive(request.profile, now);
     if (active?.status === "queued") return { kind: "conflict", active };
-    const problem = await publishTargetProblem(
-      this.deps.exportContainer,
-      this.deps.profiles,
-      request.profile,
-      request.source,
-      toQuerySpec(request.query),
-    );
+    const problem = await this.targetProblem(request);
     if (problem) return { kind: "invalid", errors: [problem] };
     const runId = newRunId(now);
     const lock = await this.deps.locks.tryAcquire(request.profile, `${options.trigger}:${runId}`);
@@ -409,6 +397,19 @@ export class RunService {
     }
   }
 
+  /** The ad-hoc publish-target rule (publishTarget.ts) for a request, whichever door it came through. */
+  private targetProblem(
+    request: Pick<ResolvedExportRequest, "profile" | "source" | "query">,
+  ): Promise<FieldProblem | undefined> {
+    return publishTargetProblem(
+      this.deps.exportContainer,
+      this.deps.profiles,
+      request.profile,
+      request.source,
+      toQuerySpec(request.query),
+    );
+  }
+
   private track<T>(work: Promise<T>): Promise<T> {
     this.running.add(work);
     void work.finally(() => this.running.delete(work)).catch(() => undefined);
@@ -419,13 +420,7 @@ export class RunService {
   private async runLocked(run: LockedRun): Promise<ExecuteOutcome> {
     const { log, lock } = run;
     await this.endings.settleLocked(run.profile, log);
-    const problem = await publishTargetProblem(
-      this.deps.exportContainer,
-      this.deps.profiles,
-      run.profile,
-      run.source,
-      toQuerySpec(run.query),
-    );
+    const problem = await this.targetProblem(run);
     if (problem) {
       const failed = await this.endings.finish(run.runId, "failed", {
         error: { reason: "bad_request", message: `${problem.field}: ${problem.message}` },

@@ -24,31 +24,13 @@ function hashText(text: string): void {
  * row's slice alive longer (see SLICE_ROWS in exporter.ts).
  */
 export function fingerprintOfRow(row: Readonly<Record<string, unknown>>): number {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  let length = 0;
-  for (let i = 0; i < COMPARED_FIELDS.length; i++) {
-    const raw = fieldText(row[COMPARED_FIELDS[i] as string]);
-    const marker = raw === null ? 1 : 0;
-    a = Math.imul(a ^ marker, 0x01000193);
-    b = Math.imul(b ^ marker, 0x5bd1e995);
-    b ^= b >>> 15;
-    length++;
-    if (raw === null) continue;
-    const text = i < DATE_OFFSET ? raw : instantText(raw);
-    for (let j = 0; j < text.length; j++) {
-      const c = text.charCodeAt(j);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-      b ^= b >>> 15;
-    }
-    length += text.length;
-  }
-  hashA = a >>> 0;
-  hashB = (b ^ length) >>> 0;
-  if (hashA === 0 && hashB === 0) hashA = 1;
+  for (let i = 0; i < COMPARED_FIELDS.length; i++) scratch[i] = fieldText(row[COMPARED_FIELDS[i] as string]);
+  fingerprint(scratch);
   return hashA;
 }
+
+/** Reused by fingerprintOfRow for every row: filled, hashed and overwritten by the next. */
+const scratch: (string | null)[] = new Array<string | null>(COMPARED_FIELDS.length).fill(null);
 
 export function lastFingerprintB(): number {
   return hashB;
