@@ -41,9 +41,28 @@ export interface Settings {
   readonly onCountMismatch: "fail" | "warn";
   /** Lifetime of the read links the status API signs on request; 0 turns them off. */
   readonly httpReadLinkMinutes: number;
+  /** Who may call the HTTP API; absent when API_CLIENT_ID is not set (the API then refuses every call). */
+  readonly apiAuth?: ApiAuthSettings;
+  /** What callers can make the app do. */
+  readonly limits: RunLimits;
   readonly localMode: boolean;
   readonly localCaCertFile?: string;
   readonly logLevel: "error" | "warn" | "info" | "debug";
+}
+
+/** The API's app registration: callers' bearer tokens must be issued for it. */
+export interface ApiAuthSettings {
+  /** Application (client) id of the API's app registration. */
+  readonly clientId: string;
+  /** Accepted `aud` values: the client id (v2.0 tokens) and the application id URI. */
+  readonly audiences: readonly string[];
+}
+
+export interface RunLimits {
+  /** Runs of one profile that may be queued or running at once; more are refused with 429. */
+  readonly maxActiveRunsPerProfile: number;
+  /** Ad-hoc runs (profile-less, named) the app accepts in any rolling hour. */
+  readonly maxAdhocRunsPerHour: number;
 }
 
 export class SettingsError extends Error {
@@ -96,6 +115,8 @@ const ncrontab = z
     (v) => v.trim().split(/\s+/).length === 6 && /^[\d*/,\- A-Za-z]+$/.test(v),
     "EXPORT_SCHEDULE must be a six-field NCRONTAB expression such as '0 0 2 * * *' (sec min hour day month weekday)",
   );
+
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 const envSchema = z.object({
   PARTNER_CENTER_CLOUD: z
@@ -158,6 +179,19 @@ const envSchema = z.object({
     .transform(Number)
     .refine((n) => n <= MAX_READ_LINK_MINUTES, READ_LINK_MINUTES_RULE)
     .default(0),
+  API_CLIENT_ID: z
+    .string()
+    .regex(GUID, "API_CLIENT_ID must be the API app registration's application (client) id, a GUID")
+    .optional(),
+  API_AUDIENCE: z
+    .string()
+    .regex(
+      /^api:\/\/[^\s/?#]{1,200}$/,
+      "API_AUDIENCE must be the API's application id URI, e.g. api://<client id>",
+    )
+    .optional(),
+  MAX_ACTIVE_RUNS_PER_PROFILE: intIn("MAX_ACTIVE_RUNS_PER_PROFILE", 1, 100).default(3),
+  MAX_ADHOC_RUNS_PER_HOUR: intIn("MAX_ADHOC_RUNS_PER_HOUR", 0, 1000).default(12),
   LOCAL_MODE: bool("LOCAL_MODE").default(false),
   LOCAL_CA_CERT_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z
@@ -235,6 +269,21 @@ export function loadSettings(env: Env = process.env): Settings {
       ? { kind: "managed-identity", managedIdentityClientId: e.AZURE_CLIENT_ID }
       : { kind: "managed-identity" };
 
+  if (e.API_AUDIENCE && !e.API_CLIENT_ID)
+    problems.push("API_AUDIENCE is set without API_CLIENT_ID; set the API app registration's client id too");
+  const apiAuth: ApiAuthSettings | undefined = e.API_CLIENT_ID
+    ? {
+        clientId: e.API_CLIENT_ID.toLowerCase(),
+        audiences: [
+          ...new Set([
+            e.API_CLIENT_ID.toLowerCase(),
+            `api://${e.API_CLIENT_ID.toLowerCase()}`,
+            e.API_AUDIENCE ?? "",
+          ]),
+        ].filter((a) => a !== ""),
+      }
+    : undefined;
+
   if (problems.length > 0 || !storage) throw new SettingsError(problems);
 
   return {
@@ -262,6 +311,11 @@ export function loadSettings(env: Env = process.env): Settings {
     deadlineSeconds: e.EXPORT_DEADLINE_SECONDS,
     onCountMismatch: e.EXPORT_ON_COUNT_MISMATCH,
     httpReadLinkMinutes: e.HTTP_READ_LINK_MINUTES,
+    ...(apiAuth ? { apiAuth } : {}),
+    limits: {
+      maxActiveRunsPerProfile: e.MAX_ACTIVE_RUNS_PER_PROFILE,
+      maxAdhocRunsPerHour: e.MAX_ADHOC_RUNS_PER_HOUR,
+    },
     localMode,
     ...(e.LOCAL_CA_CERT_FILE ? { localCaCertFile: e.LOCAL_CA_CERT_FILE } : {}),
     logLevel: e.LOG_LEVEL,
