@@ -4,6 +4,7 @@ import { LOGIN_COMMAND } from "../auth/errors.js";
 import { redact } from "../common/redact.js";
 import type { ExportProfile } from "../runs/profiles.js";
 import { MAX_LIST_LIMIT } from "../runs/runStore.js";
+import { authorize } from "./authorize.js";
 import { jsonResponse } from "./problem.js";
 import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
 
@@ -46,8 +47,11 @@ export function healthFunction(host: FunctionHost): FunctionDefinition {
     options: {
       route: "health",
       methods: ["GET"],
-      authLevel: "function",
-      handler: (_request, context) => checkHealth(host, context),
+      authLevel: "anonymous",
+      handler: async (request, context) => {
+        const authorization = await authorize(host, request, "Exports.Read");
+        return authorization.ok ? checkHealth(host, context) : authorization.response;
+      },
     },
   };
 }

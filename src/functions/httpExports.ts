@@ -7,6 +7,8 @@ import { isRunId } from "../export/runId.js";
 import { exportRequestSchema, resolveExportRequest } from "../runs/exportRequest.js";
 import { MAX_LIST_LIMIT, redactRunTexts, type RunRecord } from "../runs/runStore.js";
 import type { Logger } from "../logging/logger.js";
+import type { ApiRole, Caller } from "./apiToken.js";
+import { authorize, forbidden } from "./authorize.js";
 import { PROBLEM_TYPES, invalidRequest, jsonResponse, problemResponse, type FieldError } from "./problem.js";
 import { invocationLogger, type FunctionDefinition, type FunctionHost } from "./runtime.js";
 
@@ -33,11 +35,13 @@ export function httpExportFunctions(host: FunctionHost): FunctionDefinition[] {
       options: {
         route: "exports",
         methods: ["GET", "POST"],
-        authLevel: "function",
+        authLevel: "anonymous",
         handler: (request, context) =>
-          guarded(host, context, (log) =>
-            request.method === "POST" ? submitExport(host, request, log) : listExports(host, request),
-          ),
+          request.method === "POST"
+            ? guarded(host, request, context, "Exports.Run", (log, caller) =>
+                submitExport(host, request, log, caller),
+              )
+            : guarded(host, request, context, "Exports.Read", () => listExports(host, request)),
       },
     },
     {
@@ -46,22 +50,40 @@ export function httpExportFunctions(host: FunctionHost): FunctionDefinition[] {
       options: {
         route: "exports/{runId}",
         methods: ["GET"],
-        authLevel: "function",
-        handler: (request, context) => guarded(host, context, () => getExport(host, request)),
+        authLevel: "anonymous",
+        handler: (request, context) =>
+          guarded(host, request, context, "Exports.Read", () => getExport(host, request)),
       },
     },
   ];
 }
 
-/** Turns storage outages and bugs into problem responses instead of a bare 500. */
-async function guarded(
+/**
+ * Serves a request only to a caller whose token carries `role`, logging who called; turns storage
+ * outages and bugs into problem responses instead of a bare 500.
+ */
+export async function guarded(
   host: FunctionHost,
+  request: HttpRequest,
   context: InvocationContext,
-  handle: (log: Logger) => Promise<HttpResponseInit>,
+  role: ApiRole,
+  handle: (log: Logger, caller: Caller) => Promise<HttpResponseInit>,
 ): Promise<HttpResponseInit> {
-  const log = invocationLogger(context, host.settings.logLevel);
+  let log = invocationLogger(context, host.settings.logLevel);
   try {
-    return await handle(log);
+    const authorization = await authorize(host, request, role);
+    if (!authorization.ok) {
+      const status = authorization.response.status;
+      log.warn("Caller refused", { status, method: request.method, route: new URL(request.url).pathname });
+      return authorization.response;
+    }
+    const { caller } = authorization;
+    log = log.child({
+      callerKind: caller.kind,
+      callerObjectId: caller.objectId,
+      callerClientId: caller.clientId,
+    });
+    return await handle(log, caller);
   } catch (error) {
     log.error("Request failed", { error });
     if (error instanceof RestError || (error as { statusCode?: unknown } | null)?.statusCode !== undefined) {
@@ -88,6 +110,7 @@ async function submitExport(
   host: FunctionHost,
   request: HttpRequest,
   log: Logger,
+  caller: Caller,
 ): Promise<HttpResponseInit> {
   const body = await readJsonBody(request);
   if (!body.ok) return body.response;
@@ -95,6 +118,8 @@ async function submitExport(
   const parsed = bodySchema.safeParse(body.value);
   if (!parsed.success) return invalidRequest(describeIssues(parsed.error.issues));
   const { force, ...input } = parsed.data;
+  // Queuing behind a run in progress multiplies the work a caller can start: administrators only.
+  if (force === true && !caller.roles.has("Exports.Admin")) return forbidden(caller, "Exports.Admin");
 
   const resolution = resolveExportRequest(input, host.settings.profiles);
   if (!resolution.ok) return invalidRequest(resolution.errors);

@@ -13,6 +13,10 @@ export const PROBLEM_TYPES = {
   readLinksDisabled: "urn:referrals-export:problem:read-links-disabled",
   storageUnavailable: "urn:referrals-export:problem:storage-unavailable",
   internal: "urn:referrals-export:problem:internal-error",
+  unauthenticated: "urn:referrals-export:problem:unauthenticated",
+  forbidden: "urn:referrals-export:problem:forbidden",
+  authUnavailable: "urn:referrals-export:problem:auth-unavailable",
+  tooManyRuns: "urn:referrals-export:problem:too-many-runs",
 } as const;
 
 export interface FieldError {

@@ -7,6 +7,7 @@ import azureFunctions, {
 } from "@azure/functions";
 import type { App } from "../app/app.js";
 import type { Settings } from "../config/settings.js";
+import type { ApiTokenValidator } from "./apiToken.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 
 /**
@@ -19,6 +20,8 @@ export interface FunctionHost {
   readonly app: () => Promise<App>;
   /** Queue the worker listens on (`export-jobs` in Azure). */
   readonly jobQueueName: string;
+  /** Checks callers' bearer tokens; by default against the tenant's Entra ID (settings.apiAuth). */
+  readonly apiTokens?: ApiTokenValidator;
   /** Aborts running exports when the host shuts down (Azure's appTerminate hook, the dev host's Ctrl-C). */
   readonly abortSignal?: AbortSignal;
 }

@@ -8,6 +8,10 @@ import { parseSchedule } from "../../src/functions/ncrontab.js";
 import { type FunctionDefinition } from "../../src/functions/runtime.js";
 import { startFaultFixture, storageSnapshot, type FaultFixture } from "./harness.js";
 import { fixtureCredential } from "../support/exportFixture.js";
+import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about what the API does once a caller is let in. */
+const AUTH = await authHeaders();
 
 /**
  * Hostile and malformed input at every door: HTTP bodies and routes, CLI arguments, profile JSON
@@ -47,7 +51,12 @@ beforeAll(async () => {
   });
   await runtime.ensureStorage();
   const defs = appFunctions(
-    { settings: fx.settings, app: () => Promise.resolve(runtime), jobQueueName: `jobs-hostile-${id}` },
+    {
+      settings: fx.settings,
+      app: () => Promise.resolve(runtime),
+      jobQueueName: `jobs-hostile-${id}`,
+      apiTokens: testApiTokens(),
+    },
     parseSchedule(fx.settings.schedule),
   );
   exportsFn = defs.find((d): d is HttpDefinition => d.kind === "http" && d.name === "exports")!;
@@ -92,7 +101,7 @@ const postText = (text: string, headers: Record<string, string> = {}) =>
   new HttpRequest({
     method: "POST",
     url: "http://127.0.0.1/api/exports",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { ...AUTH, "content-type": "application/json", ...headers },
     body: { string: text },
   });
 
@@ -299,7 +308,7 @@ describe("POST /api/exports refuses hostile bodies", () => {
       new HttpRequest({
         method: "POST",
         url: "http://127.0.0.1/api/exports",
-        headers: { "content-type": "application/json" },
+        headers: { ...AUTH, "content-type": "application/json" },
         body: { bytes: new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]) },
       }),
     );
@@ -320,7 +329,12 @@ describe("GET routes refuse hostile identifiers", () => {
     tried++;
     const res = await call(
       statusFn,
-      new HttpRequest({ method: "GET", url: "http://127.0.0.1/api/exports/x", params: { runId } }),
+      new HttpRequest({
+        headers: AUTH,
+        method: "GET",
+        url: "http://127.0.0.1/api/exports/x",
+        params: { runId },
+      }),
     );
     expect(res.status).toBe(400);
     expect(res.body.errors?.map((e) => e.field)).toEqual(["runId"]);
@@ -336,6 +350,7 @@ describe("GET routes refuse hostile identifiers", () => {
     const res = await call(
       exportsFn,
       new HttpRequest({
+        headers: AUTH,
         method: "GET",
         url: `http://127.0.0.1/api/exports?${new URLSearchParams(query).toString()}`,
         query,

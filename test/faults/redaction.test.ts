@@ -11,6 +11,10 @@ import { runBlobName, type RunRecord } from "../../src/runs/runStore.js";
 import { findCredentials, recordOutput } from "../support/canary.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { invocationContext, startFunctionHost } from "../support/functionHost.js";
+import { authHeaders } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about what the API does once a caller is let in. */
+const AUTH = await authHeaders();
 
 const { HttpRequest } = azureFunctions;
 
@@ -98,12 +102,17 @@ const post = (body: unknown) =>
   new HttpRequest({
     method: "POST",
     url: "http://127.0.0.1/api/exports",
-    headers: { "content-type": "application/json" },
+    headers: { ...AUTH, "content-type": "application/json" },
     body: { string: JSON.stringify(body) },
   });
 
 const getStatus = (runId: string) =>
-  new HttpRequest({ method: "GET", url: `http://127.0.0.1/api/exports/${runId}`, params: { runId } });
+  new HttpRequest({
+    headers: AUTH,
+    method: "GET",
+    url: `http://127.0.0.1/api/exports/${runId}`,
+    params: { runId },
+  });
 
 async function recordText(container: App["runsContainer"], runId: string): Promise<string> {
   return (await container.getBlobClient(runBlobName(runId)).downloadToBuffer()).toString("utf8");
@@ -159,7 +168,11 @@ describe("an upstream error that echoes credentials", () => {
 
     const list = await call(
       exportsFn,
-      new HttpRequest({ method: "GET", url: `http://127.0.0.1/api/exports?profile=${PROFILE}` }),
+      new HttpRequest({
+        headers: AUTH,
+        method: "GET",
+        url: `http://127.0.0.1/api/exports?profile=${PROFILE}`,
+      }),
     );
     expect(list.status).toBe(200);
     expect(list.text).toContain(runId);

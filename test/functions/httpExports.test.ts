@@ -6,6 +6,10 @@ import { parseSchedule } from "../../src/functions/ncrontab.js";
 import { type FunctionDefinition, type FunctionHost } from "../../src/functions/runtime.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { invocationContext, startFunctionHost } from "../support/functionHost.js";
+import { authHeaders } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about what the API does once a caller is let in. */
+const AUTH = await authHeaders();
 
 const { HttpRequest } = azureFunctions;
 
@@ -69,16 +73,22 @@ function post(body: unknown, raw = false): InstanceType<typeof HttpRequest> {
   return new HttpRequest({
     method: "POST",
     url: "http://127.0.0.1/api/exports",
-    headers: { "content-type": "application/json" },
+    headers: { ...AUTH, "content-type": "application/json" },
     body: { string: text },
   });
 }
 
 const getStatus = (runId: string) =>
-  new HttpRequest({ method: "GET", url: `http://127.0.0.1/api/exports/${runId}`, params: { runId } });
+  new HttpRequest({
+    headers: AUTH,
+    method: "GET",
+    url: `http://127.0.0.1/api/exports/${runId}`,
+    params: { runId },
+  });
 
 const getList = (query: Record<string, string>) =>
   new HttpRequest({
+    headers: AUTH,
     method: "GET",
     url: `http://127.0.0.1/api/exports?${new URLSearchParams(query).toString()}`,
     query,

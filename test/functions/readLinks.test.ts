@@ -13,6 +13,10 @@ import { type FunctionDefinition, type FunctionHost } from "../../src/functions/
 import { capturedOutput, findCredentials } from "../support/canary.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { invocationContext, startFunctionHost } from "../support/functionHost.js";
+import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about what the API does once a caller is let in. */
+const AUTH = await authHeaders();
 
 const { HttpRequest } = azureFunctions;
 
@@ -56,6 +60,7 @@ function context(name: string): ReturnType<typeof invocationContext> {
 
 async function getStatus(runId: string, query = "", def: HttpDefinition = statusFn): Promise<Result> {
   const request = new HttpRequest({
+    headers: AUTH,
     method: "GET",
     url: `http://127.0.0.1/api/exports/${runId}${query}`,
     params: { runId },
@@ -290,6 +295,7 @@ describe("GET /api/exports/{runId}?readLinks=…: refusals", () => {
         return Promise.resolve(runtime);
       },
       jobQueueName: host.jobQueueName,
+      apiTokens: testApiTokens(),
     };
     const def = statusDefinition(off);
     const res = await getStatus(succeededRunId, "?readLinks=true", def);

@@ -43,6 +43,10 @@ import {
 import { startRecordingProxy, type ProxiedRequest, type RecordingProxy } from "../support/recordingProxy.js";
 import roleData from "./roleDefinitions.json" with { type: "json" };
 import actionData from "./dataActions.json" with { type: "json" };
+import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about what the API does once a caller is let in. */
+const AUTH = await authHeaders();
 
 const { HttpRequest, InvocationContext: Context } = azureFunctions;
 
@@ -439,7 +443,7 @@ const bearer: TokenCredential = {
 async function runAppIdentity(settings: Settings): Promise<void> {
   const logger = createLogger("error", () => undefined);
   const app = lazyApp(() => createApp(settings, { logger }));
-  const host: FunctionHost = { settings, app, jobQueueName: "export-jobs" };
+  const host: FunctionHost = { settings, app, jobQueueName: "export-jobs", apiTokens: testApiTokens() };
   const definitions = appFunctions(host, parseSchedule(settings.schedule));
   const http = (name: string): Extract<FunctionDefinition, { kind: "http" }> =>
     definitions.find(
@@ -452,7 +456,7 @@ async function runAppIdentity(settings: Settings): Promise<void> {
       method: "POST",
       url: "https://app.example/api/exports",
       body: { string: JSON.stringify({ profile: "all-referrals" }) },
-      headers: { "content-type": "application/json" },
+      headers: { ...AUTH, "content-type": "application/json" },
     }),
     context("exports"),
   )) as HttpResponseInit;
@@ -496,6 +500,7 @@ async function runAppIdentity(settings: Settings): Promise<void> {
   ] as const) {
     const response = (await http(name).options.handler(
       new HttpRequest({
+        headers: AUTH,
         method: "GET",
         url: `https://app.example/api/exports${name === "exportStatus" ? `/${runId}` : ""}${query}`,
         ...(name === "exportStatus" ? { params: { runId } } : {}),
@@ -508,7 +513,7 @@ async function runAppIdentity(settings: Settings): Promise<void> {
   for (const d of definitions) {
     if (d.kind !== "http" || d.name === "exports" || d.name === "exportStatus") continue;
     await d.options.handler(
-      new HttpRequest({ method: "GET", url: `https://app.example/api/${d.options.route}` }),
+      new HttpRequest({ headers: AUTH, method: "GET", url: `https://app.example/api/${d.options.route}` }),
       context(d.name),
     );
   }

@@ -8,6 +8,10 @@ import { httpExportFunctions } from "../../src/functions/httpExports.js";
 import type { FunctionDefinition, FunctionHost } from "../../src/functions/runtime.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { invocationContext } from "../support/functionHost.js";
+import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about what the API does once a caller is let in. */
+const AUTH = await authHeaders();
 
 /**
  * The two doors, CLI and HTTP, follow one set of rules: they refuse the same requests with the
@@ -48,6 +52,7 @@ beforeAll(async () => {
     settings: app.settings,
     app: () => Promise.resolve(app),
     jobQueueName: app.jobQueueName,
+    apiTokens: testApiTokens(),
   };
   exportsFn = httpExportFunctions(host).find(
     (d): d is HttpDefinition => d.kind === "http" && d.name === "exports",
@@ -68,7 +73,7 @@ async function http(
   const request = new HttpRequest({
     method,
     url: `http://127.0.0.1/api/exports${query}`,
-    headers: { "content-type": "application/json" },
+    headers: { ...AUTH, "content-type": "application/json" },
     ...(body !== undefined ? { body: { string: JSON.stringify(body) } } : {}),
   });
   const init = (await exportsFn.options.handler(
@@ -175,6 +180,7 @@ describe("one run service behind both doors", () => {
       settings: localApp.settings,
       app: () => Promise.resolve(localApp),
       jobQueueName: localApp.jobQueueName,
+      apiTokens: testApiTokens(),
     };
     const fn = httpExportFunctions(host).find(
       (d): d is HttpDefinition => d.kind === "http" && d.name === "exports",
@@ -183,7 +189,7 @@ describe("one run service behind both doors", () => {
       new HttpRequest({
         method: "POST",
         url: "http://127.0.0.1/api/exports",
-        headers: { "content-type": "application/json" },
+        headers: { ...AUTH, "content-type": "application/json" },
         body: { string: JSON.stringify({ name: "won-deals", filter: "status eq 'Lost'" }) },
       }),
       invocationContext("exports", []),

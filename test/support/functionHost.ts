@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import azureFunctions from "@azure/functions";
 import { createApp, type App, type AppOptions } from "../../src/app/app.js";
 import type { FunctionHost } from "../../src/functions/runtime.js";
+import { testApiTokens } from "./apiTokens.js";
 import { fixtureCredential, type ExportFixture } from "./exportFixture.js";
 
 const { InvocationContext } = azureFunctions;
@@ -29,6 +30,7 @@ export async function startFunctionHost(
     settings: fixture.settings,
     app: () => Promise.resolve(runtime),
     jobQueueName: runtime.jobQueueName,
+    apiTokens: testApiTokens(),
   };
   return { runtime, host };
 }
