@@ -236,8 +236,11 @@ async function serveHttp(
 ): Promise<HttpServerHandle> {
   const routes = definitions.filter((d): d is HttpDefinition => d.kind === "http");
   const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
-    void handleHttp(routes, req, res, logger, sink);
+  // Node would answer a request without Host with a bare 400 of its own; the checks below answer
+  // it with a problem body that says what to send instead.
+  const server: Server = createServer({ requireHostHeader: false }, (req, res) => {
+    const { port: bound } = server.address() as AddressInfo;
+    void handleHttp(routes, req, res, bound, logger, sink);
   });
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
@@ -285,21 +288,194 @@ function matchRoute(template: string, path: string): Record<string, string> | un
   return params;
 }
 
+/** The names a client on this machine reaches the dev host by; Host and Origin must use one of them. */
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/** Methods whose body a handler reads; a non-empty one must be JSON. */
+const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH"]);
+const JSON_MEDIA_TYPE = "application/json";
+
+/** A refusal made before any handler runs: an RFC 9457 problem with the status's own title. */
+interface Refusal {
+  readonly status: number;
+  readonly title: string;
+  readonly detail: string;
+  readonly headers?: Record<string, string>;
+}
+
+/** `host[:port]` (case-insensitive) naming a loopback address and `port`; no port only means 80. */
+function isLoopbackAuthority(authority: string, port: number): boolean {
+  const match = /^(\[[^\]]*\]|[^:[\]]*)(?::(\d{1,5}))?$/.exec(authority.toLowerCase());
+  if (!match?.[1] || !LOOPBACK_HOSTS.has(match[1])) return false;
+  return match[2] === undefined ? port === 80 : match[2] === String(port);
+}
+
+/**
+ * Any loopback name with this port is the dev host's own origin; `null` (sandboxed pages, local
+ * files, redirects) and every other origin are someone else's page.
+ */
+function isOwnOrigin(origin: string, port: number): boolean {
+  const match = /^http:\/\/([^/]+)$/i.exec(origin);
+  return match?.[1] !== undefined && isLoopbackAuthority(match[1], port);
+}
+
+/** What a client should send, for the refusals' `detail`. */
+const loopbackNames = (port: number): string => `127.0.0.1:${port}, localhost:${port} or [::1]:${port}`;
+
+/** A caller's value quoted in a `detail`, cut short so a long header cannot bloat the answer. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+}
+
+/**
+ * Refuses what a web page could make a developer's browser send here. DNS rebinding reaches
+ * loopback under a foreign name, so only Host values naming loopback and this port are served;
+ * a page of another origin gives itself away by Origin or Sec-Fetch-Site. Clients that are no
+ * browser (curl, the CLI) send neither and pass.
+ */
+function refuseForeign(req: IncomingMessage, port: number): Refusal | undefined {
+  const hosts = req.headersDistinct.host ?? [];
+  // RFC 9112 §3.2 asks for 400 when Host is missing or repeated: the request itself is malformed.
+  if (hosts.length !== 1)
+    return {
+      status: 400,
+      title: "Bad Request",
+      detail: `The request must carry exactly one Host header naming this dev host: ${loopbackNames(port)}`,
+    };
+  const host = hosts[0] ?? "";
+  // A well-formed Host naming another server gets 421 (RFC 9110 §15.5.20): this server does not
+  // answer for that authority, which is what a rebound name (evil.example -> 127.0.0.1) is.
+  const misdirected = (named: string): Refusal => ({
+    status: 421,
+    title: "Misdirected Request",
+    detail: `This dev host answers only requests addressed to loopback on port ${port} (${loopbackNames(port)}); ${named} names another server`,
+  });
+  if (!isLoopbackAuthority(host, port)) return misdirected(`Host ${quoted(host)}`);
+  const target = req.url ?? "";
+  if (!target.startsWith("/")) {
+    // Absolute form (what a client sends to a proxy): its authority is held to the same rule.
+    let absolute: URL | undefined;
+    try {
+      absolute = new URL(target);
+    } catch {
+      absolute = undefined;
+    }
+    if (absolute?.protocol !== "http:")
+      return {
+        status: 400,
+        title: "Bad Request",
+        detail: `The request target ${quoted(target)} is not a path; send a path such as /api/exports`,
+      };
+    if (!isLoopbackAuthority(absolute.host, port)) return misdirected(`the request target ${quoted(target)}`);
+  }
+
+  const ownOrigin = `http://127.0.0.1:${port}`;
+  const origins = req.headersDistinct.origin;
+  if (origins !== undefined && !(origins.length === 1 && isOwnOrigin(origins[0] ?? "", port)))
+    return {
+      status: 403,
+      title: "Forbidden",
+      detail: `Requests from web pages of another origin are refused (Origin ${quoted(origins.join(", "))}); this dev host accepts requests without an Origin header (curl, the CLI) or from its own origin, ${ownOrigin}`,
+    };
+  // Browsers send Sec-Fetch-Site even where they leave Origin out (a navigation, an image). Only
+  // same-origin requests and ones the user started (`none`) come from the dev host's own use;
+  // `same-site` here means another port of a loopback name, i.e. another local web app.
+  const site = req.headersDistinct["sec-fetch-site"]
+    ?.map((v) => v.trim().toLowerCase())
+    .find((v) => v === "cross-site" || v === "same-site");
+  if (site !== undefined)
+    return {
+      status: 403,
+      title: "Forbidden",
+      detail: `Requests a browser marks Sec-Fetch-Site: ${site} are refused; this dev host accepts requests from its own origin (${ownOrigin}) or sent directly (curl, the CLI)`,
+    };
+  return undefined;
+}
+
+/** A body of JSON (`application/json`, parameters such as charset allowed), or a 415 saying so. */
+function refuseBodyType(req: IncomingMessage, method: string, body: Buffer): Refusal | undefined {
+  if (!BODY_METHODS.has(method) || body.length === 0) return undefined;
+  const types = req.headersDistinct["content-type"] ?? [];
+  const essence = types.length === 1 ? types[0]?.split(";", 1)[0]?.trim().toLowerCase() : undefined;
+  if (essence === JSON_MEDIA_TYPE) return undefined;
+  const sent = types.length === 0 ? "no Content-Type" : `Content-Type ${quoted(types.join(", "))}`;
+  return {
+    status: 415,
+    title: "Unsupported Media Type",
+    detail: `A ${method} body must be JSON, sent with Content-Type: ${JSON_MEDIA_TYPE} (a charset parameter may follow); this one came with ${sent}. A POST without a body needs no Content-Type`,
+    headers: { accept: JSON_MEDIA_TYPE },
+  };
+}
+
+/**
+ * Every request header as the client sent it, repeated ones joined the way HTTP joins them
+ * (`; ` for Cookie), so a handler sees what it would see behind the Functions host.
+ */
+function requestHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, values] of Object.entries(req.headersDistinct))
+    if (values !== undefined) headers[name] = values.join(name === "cookie" ? "; " : ", ");
+  return headers;
+}
+
+/**
+ * The path and query of a request target, read against a fixed origin so that a target such as
+ * `//other/x` stays a path; anything that is not a path reads as `/`.
+ */
+function pathUrl(target: string): URL {
+  try {
+    if (target.startsWith("/")) return new URL(`http://127.0.0.1${target}`);
+  } catch {
+    // not a path a URL can hold
+  }
+  return new URL("http://127.0.0.1/");
+}
+
 async function handleHttp(
   routes: readonly HttpDefinition[],
   req: IncomingMessage,
   res: ServerResponse,
+  port: number,
   logger: Logger,
   sink: LogSink,
 ): Promise<void> {
   const started = Date.now();
   const method = (req.method ?? "GET").toUpperCase();
-  const url = new URL(req.url ?? "/", "http://127.0.0.1");
+  let url = pathUrl(req.url ?? "/");
   let status = 500;
+  const refuse = async (refusal: Refusal, warn = true): Promise<void> => {
+    status = refusal.status;
+    if (warn)
+      logger.warn("Dev host refused a request", {
+        method,
+        path: url.pathname,
+        status,
+        detail: refusal.detail,
+      });
+    await writeResponse(
+      res,
+      problemResponse(
+        { type: "about:blank", title: refusal.title, status: refusal.status, detail: refusal.detail },
+        refusal.headers,
+      ),
+    );
+  };
   try {
+    const foreign = refuseForeign(req, port);
+    if (foreign) {
+      await refuse(foreign);
+      return;
+    }
+    // Checked above: one loopback Host, and a target that is a path or an absolute loopback URL.
+    const host = req.headers.host ?? `127.0.0.1:${port}`;
+    const target = req.url ?? "/";
+    if (!target.startsWith("/")) {
+      const absolute = new URL(target);
+      url = pathUrl(`${absolute.pathname}${absolute.search}`);
+    }
+
     const path = url.pathname.startsWith("/api/") ? url.pathname.slice(5).replace(/\/+$/, "") : undefined;
     let matched: { route: HttpDefinition; params: Record<string, string> } | undefined;
-    let methodMismatch = false;
+    const allowed = new Set<string>();
     for (const route of path === undefined ? [] : routes) {
       const params = matchRoute(route.options.route, path ?? "");
       if (!params) continue;
@@ -307,20 +483,21 @@ async function handleHttp(
         matched = { route, params };
         break;
       }
-      methodMismatch = true;
+      for (const m of route.options.methods) allowed.add(m);
     }
     if (!matched) {
-      status = methodMismatch ? 405 : 404;
-      await writeResponse(
-        res,
-        problemResponse({
-          type: "about:blank",
-          title: methodMismatch ? "Method Not Allowed" : "Not Found",
-          status,
-          detail: methodMismatch
-            ? `${method} is not allowed on ${url.pathname}`
-            : `No route for ${url.pathname}`,
-        }),
+      // OPTIONS is a method like any other here: no CORS preflight is ever answered.
+      const allow = [...allowed].join(", ");
+      await refuse(
+        allowed.size > 0
+          ? {
+              status: 405,
+              title: "Method Not Allowed",
+              detail: `${method} is not allowed on ${url.pathname}; it accepts ${allow}`,
+              headers: { allow },
+            }
+          : { status: 404, title: "Not Found", detail: `No route for ${url.pathname}` },
+        false,
       );
       return;
     }
@@ -339,13 +516,15 @@ async function handleHttp(
       req.resume();
       return;
     }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers))
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    const wrongType = refuseBodyType(req, method, body);
+    if (wrongType) {
+      await refuse(wrongType);
+      return;
+    }
     const request = new HttpRequest({
       method,
-      url: `http://${req.headers.host ?? "127.0.0.1"}${url.pathname}${url.search}`,
-      headers,
+      url: `http://${host}${url.pathname}${url.search}`,
+      headers: requestHeaders(req),
       query: Object.fromEntries(url.searchParams.entries()),
       params: matched.params,
       ...(body.length > 0 ? { body: { bytes: new Uint8Array(body) } } : {}),
@@ -621,7 +800,9 @@ export const DEV_HELP = `Usage: npm run dev -- [--port P] [--rows N] [--seed S] 
 Serves POST/GET /api/exports and GET /api/exports/{runId} on http://127.0.0.1:P (default ${DEFAULT_DEV_PORT}),
 runs the queue worker and the nightly timer. Settings come from the environment (and FILE, a
 local.settings.json, for names the environment does not set). Without EXPORT_STORAGE_* it starts
-Azurite; without PARTNER_CENTER_BASE_URL it starts an HTTPS Partner Center simulator with N rows.`;
+Azurite; without PARTNER_CENTER_BASE_URL it starts an HTTPS Partner Center simulator with N rows.
+It answers only requests addressed to 127.0.0.1:P, localhost:P or [::1]:P that no other web
+origin sent, and request bodies must be JSON (Content-Type: application/json).`;
 
 /** Values of a local.settings.json, for settings the environment does not set. */
 function readLocalSettings(file: string): Env {

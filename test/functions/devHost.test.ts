@@ -170,9 +170,14 @@ describe("dev host on loopback", () => {
     expect(missing.status).toBe(404);
     const wrongMethod = await fetch(`${dev.url}/api/exports/${runId}`, { method: "DELETE" });
     expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get("allow")).toBe("GET");
     const noRoute = await fetch(`${dev.url}/api/nothing-here`);
     expect(noRoute.status).toBe(404);
-    const bad = await fetch(`${dev.url}/api/exports`, { method: "POST", body: "{nope" });
+    const bad = await fetch(`${dev.url}/api/exports`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    });
     expect(bad.status).toBe(400);
     expect(bad.headers.get("content-type")).toBe("application/problem+json");
   });
