@@ -3,6 +3,13 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { QueueServiceClient } from "@azure/storage-queue";
 import { createPartnerCenterCredential } from "../auth/credential.js";
+import {
+  beginAppConsent,
+  completeAppConsent,
+  type ConsentReply,
+  type ConsentRequest,
+} from "../auth/appConsent.js";
+import type { ConsentOutcome } from "../auth/consent.js";
 import { isConsentRequired } from "../auth/errors.js";
 import { PARTNER_CENTER_SCOPE } from "../auth/options.js";
 import { getAuthStatus, type AuthStatusReport } from "../auth/status.js";
@@ -62,6 +69,13 @@ export interface App {
    * refreshed, and whether a Partner Center token can be obtained now (which may refresh it).
    */
   consent(): Promise<ConsentStatus>;
+  /** Starts a consent that only this app's confidential client can finish (POST /api/consent). */
+  beginConsent(request: {
+    readonly redirectUri: string;
+    readonly requestedBy: string;
+  }): Promise<ConsentRequest>;
+  /** Finishes it at the redirect URI: redeems the code and stores the token cache in Key Vault. */
+  completeConsent(reply: ConsentReply): Promise<ConsentOutcome & { readonly requestedBy: string }>;
   /** The delegated Partner Center credential (MSAL with the token cache in Key Vault), built on first use. */
   partnerCenterCredential(): TokenCredential;
   /** The environment of one export run (client, container, settings) with per-run extras. */
@@ -152,6 +166,7 @@ export function createApp(settings: Settings, options: AppOptions = {}): App {
     exportContainer,
     exportEnvironment,
     deadlineSeconds: settings.deadlineSeconds,
+    limits: settings.limits,
     logger,
     telemetry,
     ...(options.now ? { now: options.now } : {}),
@@ -207,6 +222,10 @@ export function createApp(settings: Settings, options: AppOptions = {}): App {
         };
       }
     },
+    beginConsent: (request) =>
+      beginAppConsent(authOptionsFromSettings(settings, locksContainer, logger), { ...request, now: now() }),
+    completeConsent: (reply) =>
+      completeAppConsent(authOptionsFromSettings(settings, locksContainer, logger), reply, now()),
     async ensureStorage() {
       await Promise.all([
         exportContainer.createIfNotExists(),

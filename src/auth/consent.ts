@@ -13,7 +13,11 @@ import { TokenCacheLock } from "./lock.js";
 import { createConfidentialApp, createPublicApp, createRuntime, type AuthRuntime } from "./msalApps.js";
 import { PARTNER_CENTER_SCOPE, TOKEN_CACHE_LOCK_BLOB, type AuthOptions } from "./options.js";
 
-export type ConsentFlow = "device-code" | "auth-code";
+/**
+ * `app-auth-code`: a browser sign-in started by the app's own API and redeemed by the app's
+ * confidential client, so only the app's credential can redeem the stored refresh token.
+ */
+export type ConsentFlow = "device-code" | "auth-code" | "app-auth-code";
 
 export interface ConsentOutcome {
   readonly username: string;
@@ -150,7 +154,7 @@ export function authCodeClientType(options: AuthOptions): ClientType {
   return managedIdentityHere ? "confidential" : "public";
 }
 
-async function consentOperation(
+export async function consentOperation(
   runtime: AuthRuntime,
   timeoutSeconds: number,
   fn: (context: OperationContext) => Promise<ConsentOutcome>,
@@ -171,7 +175,7 @@ async function consentOperation(
 }
 
 /** Writes the new cache to Key Vault under the token-cache lock, replacing whatever was stored. */
-async function store(
+export async function store(
   runtime: AuthRuntime,
   context: OperationContext,
   serialized: string,

@@ -45,6 +45,8 @@ export interface Settings {
   readonly apiAuth?: ApiAuthSettings;
   /** What callers can make the app do. */
   readonly limits: RunLimits;
+  /** Where Entra ID sends the browser back after consent through the app (POST /api/consent). */
+  readonly consentRedirectUri?: string;
   readonly localMode: boolean;
   readonly localCaCertFile?: string;
   readonly logLevel: "error" | "warn" | "info" | "debug";
@@ -190,6 +192,12 @@ const envSchema = z.object({
       "API_AUDIENCE must be the API's application id URI, e.g. api://<client id>",
     )
     .optional(),
+  CONSENT_REDIRECT_URI: httpsUrl("CONSENT_REDIRECT_URI").optional(),
+  // Set by App Service to the app's default host name.
+  WEBSITE_HOSTNAME: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]{1,253}$/, "WEBSITE_HOSTNAME must be a host name")
+    .optional(),
   MAX_ACTIVE_RUNS_PER_PROFILE: intIn("MAX_ACTIVE_RUNS_PER_PROFILE", 1, 100).default(3),
   MAX_ADHOC_RUNS_PER_HOUR: intIn("MAX_ADHOC_RUNS_PER_HOUR", 0, 1000).default(12),
   LOCAL_MODE: bool("LOCAL_MODE").default(false),
@@ -233,6 +241,7 @@ export function loadSettings(env: Env = process.env): Settings {
     ["PARTNER_CENTER_AUTHORITY_HOST", e.PARTNER_CENTER_AUTHORITY_HOST, entraAuthorityHost(cloud)],
     ["KEY_VAULT_URL", e.KEY_VAULT_URL, undefined],
     ["EXPORT_STORAGE_ACCOUNT_URL", e.EXPORT_STORAGE_ACCOUNT_URL, undefined],
+    ["CONSENT_REDIRECT_URI", e.CONSENT_REDIRECT_URI, undefined],
   ] as const) {
     if (value === undefined) continue;
     const problem =
@@ -284,6 +293,10 @@ export function loadSettings(env: Env = process.env): Settings {
       }
     : undefined;
 
+  const consentRedirectUri =
+    e.CONSENT_REDIRECT_URI ??
+    (e.WEBSITE_HOSTNAME ? `https://${e.WEBSITE_HOSTNAME.toLowerCase()}/api/consent/callback` : undefined);
+
   if (problems.length > 0 || !storage) throw new SettingsError(problems);
 
   return {
@@ -316,6 +329,7 @@ export function loadSettings(env: Env = process.env): Settings {
       maxActiveRunsPerProfile: e.MAX_ACTIVE_RUNS_PER_PROFILE,
       maxAdhocRunsPerHour: e.MAX_ADHOC_RUNS_PER_HOUR,
     },
+    ...(consentRedirectUri ? { consentRedirectUri } : {}),
     localMode,
     ...(e.LOCAL_CA_CERT_FILE ? { localCaCertFile: e.LOCAL_CA_CERT_FILE } : {}),
     logLevel: e.LOG_LEVEL,

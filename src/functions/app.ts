@@ -6,6 +6,7 @@ import {
   requireAuthSettings,
   type Settings,
 } from "../config/settings.js";
+import { consentFunctions } from "./consent.js";
 import { consentReportFunction } from "./consentReport.js";
 import { healthFunction } from "./health.js";
 import { httpExportFunctions } from "./httpExports.js";
@@ -66,6 +67,7 @@ export function appFunctions(host: FunctionHost, schedule: Schedule): FunctionDe
   return [
     ...httpExportFunctions(host),
     healthFunction(host),
+    ...consentFunctions(host),
     nightlyTimerFunction(host, schedule),
     exportWorkerFunction(host),
     poisonedJobFunction(host),

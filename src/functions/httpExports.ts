@@ -4,6 +4,7 @@ import { z } from "zod";
 import { PROFILE_NAME } from "../export/layout.js";
 import { runReadLinks, type RunReadLinks } from "../runs/readLinks.js";
 import { isRunId } from "../export/runId.js";
+import { isInvalidContinuationTokenError } from "../runs/continuationToken.js";
 import { exportRequestSchema, resolveExportRequest } from "../runs/exportRequest.js";
 import { MAX_LIST_LIMIT, redactRunTexts, type RunRecord } from "../runs/runStore.js";
 import type { Logger } from "../logging/logger.js";
@@ -131,6 +132,18 @@ async function submitExport(
     logger: log,
   });
   if (outcome.kind === "invalid") return invalidRequest(outcome.errors);
+  if (outcome.kind === "limited")
+    return problemResponse(
+      {
+        type: PROBLEM_TYPES.tooManyRuns,
+        title: "A limit on runs is reached",
+        status: 429,
+        detail: outcome.message,
+        limit: outcome.limit,
+        retryAfterSeconds: outcome.retryAfterSeconds,
+      },
+      { "retry-after": String(outcome.retryAfterSeconds) },
+    );
   if (outcome.kind === "conflict") {
     const active = outcome.active;
     return problemResponse({
@@ -223,14 +236,36 @@ async function listExports(host: FunctionHost, request: HttpRequest): Promise<Ht
   const limit = limitText === undefined ? DEFAULT_LIST_LIMIT : Number(limitText);
   if (!/^\d{1,3}$/.test(limitText ?? "1") || limit < 1 || limit > MAX_LIST_LIMIT)
     errors.push({ field: "limit", message: `must be a whole number from 1 to ${MAX_LIST_LIMIT}` });
+  const continuationToken = request.query.get("continuationToken") ?? undefined;
+  if (continuationToken !== undefined && (continuationToken === "" || continuationToken.length > 2048))
+    errors.push({ field: "continuationToken", message: "must be the continuationToken of a previous page" });
   if (errors.length > 0) return invalidRequest(errors);
 
   const app = await host.app();
-  const runs = await app.runs.list({ ...(profile !== undefined ? { profile } : {}), limit });
+  let page;
+  try {
+    page = await app.runs.listPage({
+      ...(profile !== undefined ? { profile } : {}),
+      limit,
+      ...(continuationToken !== undefined ? { continuationToken } : {}),
+    });
+  } catch (error) {
+    if (isInvalidContinuationTokenError(error))
+      return invalidRequest([{ field: "continuationToken", message: error.message }]);
+    throw error;
+  }
+  const next = page.continuationToken;
+  const query = new URLSearchParams({
+    ...(profile !== undefined ? { profile } : {}),
+    limit: String(limit),
+    ...(next !== undefined ? { continuationToken: next } : {}),
+  });
   return jsonResponse(200, {
     profile: profile ?? null,
     limit,
-    runs: runs.map((r) => runView(r, app.exportContainer)),
+    runs: page.runs.map((r) => runView(r, app.exportContainer)),
+    continuationToken: next ?? null,
+    nextLink: next !== undefined ? `/api/exports?${query.toString()}` : null,
   });
 }
 

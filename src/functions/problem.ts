@@ -17,6 +17,7 @@ export const PROBLEM_TYPES = {
   forbidden: "urn:referrals-export:problem:forbidden",
   authUnavailable: "urn:referrals-export:problem:auth-unavailable",
   tooManyRuns: "urn:referrals-export:problem:too-many-runs",
+  consentUnavailable: "urn:referrals-export:problem:consent-unavailable",
 } as const;
 
 export interface FieldError {

@@ -181,7 +181,7 @@ describe("a caller without a valid token gets 401 and nothing happens", () => {
   });
 
   it("a function key alone grants nothing", async () => {
-    for (const headers of [{ "x-functions-key": "k3y" }, {}]) {
+    for (const headers of [{ "x-functions-key": "k3y" }, {}] as Record<string, string>[]) {
       const answer = await call("exports", {
         url: "http://127.0.0.1/api/exports?code=k3y",
         headers,
@@ -299,10 +299,22 @@ describe("an app without API_CLIENT_ID serves no one", () => {
     const bare = appFunctions(unconfigured, parseSchedule(fixture.settings.schedule)).filter(
       (d): d is HttpDefinition => d.kind === "http",
     );
-    expect(bare.map((d) => d.name).sort()).toEqual(["exportStatus", "exports", "health"]);
+    expect(bare.map((d) => d.name).sort()).toEqual([
+      "consent",
+      "consentCallback",
+      "exportStatus",
+      "exports",
+      "health",
+    ]);
     for (const def of bare) {
       expect(def.options.authLevel).toBe("anonymous");
-      const answer = await call(def.name, { headers: await authHeaders(), params: { runId: "x" } }, bare);
+      // The consent callback is the one door without a token: its single-use state is the proof.
+      if (def.name === "consentCallback") continue;
+      const answer = await call(
+        def.name,
+        { method: def.options.methods[0], headers: await authHeaders(), params: { runId: "x" } },
+        bare,
+      );
       expect(answer.status).toBe(503);
       expect(String(answer.body.detail)).toContain("API_CLIENT_ID");
     }

@@ -35,7 +35,11 @@ const PROFILES = [
 ];
 
 beforeAll(async () => {
-  fixture = await startExportFixture({ rows: 50, env: { EXPORT_PROFILES: JSON.stringify(PROFILES) } });
+  // Room for the forced runs these tests queue; the limits have tests of their own.
+  fixture = await startExportFixture({
+    rows: 50,
+    env: { EXPORT_PROFILES: JSON.stringify(PROFILES), MAX_ACTIVE_RUNS_PER_PROFILE: "20" },
+  });
   ({ runtime, host } = await startFunctionHost(fixture, "http"));
   const defs = appFunctions(host, parseSchedule(fixture.settings.schedule));
   exportsFn = defs.find((d): d is HttpDefinition => d.kind === "http" && d.name === "exports")!;
