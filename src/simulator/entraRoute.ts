@@ -9,9 +9,23 @@ import {
 } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
+import {
+  ApiDirectory,
+  apiTokenClaims,
+  mintApiToken,
+  signApiToken,
+  SigningKeySet,
+  type ApiPrincipal,
+  type ClientAuthentication,
+  type MintApiTokenOptions,
+  type PublishedSigningKey,
+  type SimulatedApi,
+} from "./apiTokens.js";
 import { readBody, sendJson } from "./server.js";
 import type { SimulatedUser, TokenRegistry } from "./tokenRegistry.js";
 import type { SimulatorRoute } from "./types.js";
+
+export type { ApiPrincipal, MintApiTokenOptions, SimulatedApi } from "./apiTokens.js";
 
 /** An app registration known to the simulated Entra ID. */
 export interface SimulatedApp {
@@ -38,6 +52,8 @@ export interface EntraSimulatorOptions {
   readonly deviceCodeApproval?: DeviceCodeApproval;
   /** Poll interval announced for device codes. Default 1 s. */
   readonly deviceCodeIntervalSeconds?: number;
+  /** APIs of the tenant: their access tokens are signed JWTs that verify against the tenant's key set. */
+  readonly apis?: readonly SimulatedApi[];
 }
 
 export interface AuthorizeRecord {
@@ -68,6 +84,7 @@ export interface EntraCounters {
   deviceCodePolls: number;
   authorizeRequests: number;
   discoveryRequests: number;
+  jwksRequests: number;
 }
 
 const OIDC_SCOPES = new Set(["openid", "profile", "offline_access", "email"]);
@@ -78,7 +95,8 @@ const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
  * A small Entra ID (v2.0 endpoints) good enough for MSAL and `@azure/identity` against loopback:
  * discovery, authorize (auto-approved for the configured user, PKCE recorded), device code, and the
  * token endpoint's authorization_code, device_code, refresh_token and client_credentials grants. Errors
- * use Entra's body shape and AADSTS codes.
+ * use Entra's body shape and AADSTS codes. Tokens for the tenant's own APIs (`api://<client id>`) are
+ * RS256 JWTs with app roles, verifiable against the key set at `jwks_uri`.
  */
 export class EntraSimulator {
   readonly route: SimulatorRoute;
@@ -87,6 +105,7 @@ export class EntraSimulator {
     deviceCodePolls: 0,
     authorizeRequests: 0,
     discoveryRequests: 0,
+    jwksRequests: 0,
   };
   readonly authorizeRequests: AuthorizeRecord[] = [];
   deviceCodeApproval: DeviceCodeApproval;
@@ -95,14 +114,22 @@ export class EntraSimulator {
   authorizeOutcome: "approve" | "deny" = "approve";
   /** When true, refresh_token grants answer interaction_required (AADSTS50079, MFA enrolment). */
   requireMfaOnRefresh = false;
+  /**
+   * Origin of this Entra ID (`https://127.0.0.1:PORT`) for tokens minted outside a request; set by
+   * whoever starts the server, else taken from the first request.
+   */
+  origin: string | undefined;
 
   private readonly apps = new Map<string, SimulatedApp>();
   private readonly codes = new Map<string, AuthorizationCode>();
   private readonly deviceCodes = new Map<string, DeviceCode>();
   private tokenFaults: { remaining: number; status: number | "drop" } = { remaining: 0, status: 503 };
+  private readonly signingKeys = new SigningKeySet();
+  private readonly directory = new ApiDirectory();
 
   constructor(private readonly options: EntraSimulatorOptions) {
     for (const app of options.apps) this.apps.set(app.clientId, app);
+    for (const api of options.apis ?? []) this.directory.add(api);
     this.deviceCodeApproval = options.deviceCodeApproval ?? "after-first-poll";
     this.deviceCodeIntervalSeconds = options.deviceCodeIntervalSeconds ?? 1;
     this.route = (req, res, url) => this.handle(req, res, url);
@@ -110,6 +137,53 @@ export class EntraSimulator {
 
   addApp(app: SimulatedApp): void {
     this.apps.set(app.clientId, app);
+  }
+
+  /** Registers an API: scopes naming it get signed access tokens. */
+  addApi(api: SimulatedApi): void {
+    this.directory.add(api);
+  }
+
+  /**
+   * Assigns app roles of a registered API to a user or a client application, replacing what that
+   * principal held for the API before. A role the API does not define is refused.
+   */
+  assignApiRoles(principal: ApiPrincipal, apiClientId: string, roles: readonly string[]): void {
+    this.directory.assign(principal, apiClientId, roles);
+  }
+
+  /**
+   * Makes a new current signing key (new kid). With `keepPrevious` the earlier keys stay published,
+   * as Entra keeps several; otherwise they are withdrawn and tokens they signed stop verifying.
+   */
+  rotateSigningKey(options: { readonly keepPrevious: boolean }): Promise<string> {
+    return this.signingKeys.rotate(options.keepPrevious);
+  }
+
+  /** The key set served at `jwks_uri`. */
+  publishedSigningKeys(): Promise<{ keys: PublishedSigningKey[] }> {
+    return this.signingKeys.published();
+  }
+
+  /** Signs an API access token with deliberately chosen flaws (see MintApiTokenOptions). */
+  async mintApiToken(options: MintApiTokenOptions): Promise<string> {
+    const origin = this.origin;
+    if (origin === undefined && options.issuer === undefined) {
+      throw new Error("The simulator's origin is not known yet: set `origin` or pass `issuer`");
+    }
+    const token = await mintApiToken(
+      {
+        keys: this.signingKeys,
+        directory: this.directory,
+        tenantId: this.options.tenantId,
+        origin: origin ?? "",
+        user: this.options.user,
+        defaultLifetimeSeconds: this.options.registry.accessTokenLifetimeSeconds,
+      },
+      options,
+    );
+    this.options.registry.recordSignedAccessToken(token);
+    return token;
   }
 
   /** Approves a pending device code (the newest, or the one with this user code). */
@@ -150,7 +224,7 @@ export class EntraSimulator {
       return true;
     }
     const match =
-      /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/(authorize|token|devicecode))$/.exec(
+      /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|discovery\/v2\.0\/keys|oauth2\/v2\.0\/(authorize|token|devicecode))$/.exec(
         url.pathname,
       );
     if (!match?.[1] || !match[2]) return false;
@@ -167,7 +241,14 @@ export class EntraSimulator {
       return true;
     }
     const origin = originOf(req);
+    this.origin ??= origin;
     const endpoint = match[3];
+    if (match[2] === "discovery/v2.0/keys") {
+      if (method !== "GET") return false;
+      this.counters.jwksRequests++;
+      sendJson(res, 200, await this.signingKeys.published());
+      return true;
+    }
     if (endpoint === undefined) {
       if (method !== "GET") return false;
       this.counters.discoveryRequests++;
@@ -197,7 +278,7 @@ export class EntraSimulator {
         });
         return true;
       }
-      this.token(res, origin, body);
+      await this.token(res, origin, body);
       return true;
     }
     return false;
@@ -272,7 +353,14 @@ export class EntraSimulator {
     };
     this.authorizeRequests.push(record);
     const target = new URL(redirectUri);
-    if (this.authorizeOutcome === "deny") {
+    const unknownApi = this.unknownApiResource(record.scope);
+    if (unknownApi !== undefined) {
+      target.searchParams.set("error", "invalid_resource");
+      target.searchParams.set(
+        "error_description",
+        `AADSTS500011: The resource principal named ${unknownApi} was not found in the tenant named ${this.options.tenantId}.`,
+      );
+    } else if (this.authorizeOutcome === "deny") {
       target.searchParams.set("error", "access_denied");
       target.searchParams.set(
         "error_description",
@@ -323,7 +411,7 @@ export class EntraSimulator {
     });
   }
 
-  private token(res: ServerResponse, origin: string, body: URLSearchParams): void {
+  private async token(res: ServerResponse, origin: string, body: URLSearchParams): Promise<void> {
     const grantType = body.get("grant_type") ?? "";
     const clientId = body.get("client_id") ?? "";
     const app = this.apps.get(clientId);
@@ -352,20 +440,21 @@ export class EntraSimulator {
       sendEntraError(res, 401, "invalid_client", 700027, "Client assertion failed signature validation.");
       return;
     }
-    const authenticated = auth === "authenticated";
+    const client: ClientAuthentication = auth === "secret" ? "1" : auth === "assertion" ? "2" : "0";
+    const authenticated = client !== "0";
     switch (grantType) {
       case "client_credentials":
-        this.clientCredentials(res, app, authenticated, body);
+        await this.clientCredentials(res, origin, app, client, body);
         return;
       case "authorization_code":
-        this.authorizationCode(res, origin, app, authenticated, body);
+        await this.authorizationCode(res, origin, app, client, body);
         return;
       case DEVICE_CODE_GRANT:
       case "device_code":
-        this.deviceCodeGrant(res, origin, app, authenticated, body);
+        await this.deviceCodeGrant(res, origin, app, authenticated, body);
         return;
       case "refresh_token":
-        this.refreshGrant(res, origin, app, authenticated, body);
+        await this.refreshGrant(res, origin, app, client, body);
         return;
       default:
         sendEntraError(
@@ -382,26 +471,27 @@ export class EntraSimulator {
     app: SimulatedApp,
     body: URLSearchParams,
     tokenEndpoint: string,
-  ): "none" | "authenticated" | "failed-secret" | "failed-assertion" {
+  ): "none" | "secret" | "assertion" | "failed-secret" | "failed-assertion" {
     const secret = body.get("client_secret");
     if (secret !== null) {
       return app.clientSecret !== undefined && safeEqual(secret, app.clientSecret)
-        ? "authenticated"
+        ? "secret"
         : "failed-secret";
     }
     const assertion = body.get("client_assertion");
     if (assertion === null) return "none";
     if (body.get("client_assertion_type") !== ASSERTION_TYPE) return "failed-assertion";
-    return verifyAssertion(app, assertion, tokenEndpoint) ? "authenticated" : "failed-assertion";
+    return verifyAssertion(app, assertion, tokenEndpoint) ? "assertion" : "failed-assertion";
   }
 
-  private clientCredentials(
+  private async clientCredentials(
     res: ServerResponse,
+    origin: string,
     app: SimulatedApp,
-    authenticated: boolean,
+    client: ClientAuthentication,
     body: URLSearchParams,
-  ): void {
-    if (!authenticated) {
+  ): Promise<void> {
+    if (client === "0") {
       sendEntraError(
         res,
         401,
@@ -423,13 +513,9 @@ export class EntraSimulator {
       );
       return;
     }
-    const { token, expiresInSeconds } = this.options.registry.issueAccessToken({
-      audience: resource.audience,
-      scopes: resource.names,
-      delegated: false,
-      clientId: app.clientId,
-      tenantId: this.options.tenantId,
-    });
+    const issued = await this.issueAccessToken(res, origin, app, client, resource);
+    if (!issued) return;
+    const { token, expiresInSeconds } = issued;
     sendJson(res, 200, {
       token_type: "Bearer",
       expires_in: expiresInSeconds,
@@ -438,13 +524,14 @@ export class EntraSimulator {
     });
   }
 
-  private authorizationCode(
+  private async authorizationCode(
     res: ServerResponse,
     origin: string,
     app: SimulatedApp,
-    authenticated: boolean,
+    client: ClientAuthentication,
     body: URLSearchParams,
-  ): void {
+  ): Promise<void> {
+    const authenticated = client !== "0";
     const codeValue = body.get("code") ?? "";
     const code = this.codes.get(codeValue);
     if (!code || code.clientId !== app.clientId) {
@@ -509,16 +596,16 @@ export class EntraSimulator {
       return;
     }
     code.used = true;
-    this.issueUserTokens(res, origin, app, splitScopes(code.scope), !authenticated);
+    await this.issueUserTokens(res, origin, app, splitScopes(code.scope), client);
   }
 
-  private deviceCodeGrant(
+  private async deviceCodeGrant(
     res: ServerResponse,
     origin: string,
     app: SimulatedApp,
     authenticated: boolean,
     body: URLSearchParams,
-  ): void {
+  ): Promise<void> {
     if (authenticated) {
       sendEntraError(
         res,
@@ -575,18 +662,19 @@ export class EntraSimulator {
         return;
       case "approved":
         deviceCode.state = "redeemed";
-        this.issueUserTokens(res, origin, app, deviceCode.scopes, true);
+        await this.issueUserTokens(res, origin, app, deviceCode.scopes, "0");
         return;
     }
   }
 
-  private refreshGrant(
+  private async refreshGrant(
     res: ServerResponse,
     origin: string,
     app: SimulatedApp,
-    authenticated: boolean,
+    client: ClientAuthentication,
     body: URLSearchParams,
-  ): void {
+  ): Promise<void> {
+    const authenticated = client !== "0";
     const presented = body.get("refresh_token") ?? "";
     const registry = this.options.registry;
     // Inspect first: a request refused for client-authentication reasons must not use the token up.
@@ -660,24 +748,25 @@ export class EntraSimulator {
     }
     registry.redeemRefreshToken(presented);
     const requested = splitScopes(body.get("scope"));
-    this.issueUserTokens(
+    await this.issueUserTokens(
       res,
       origin,
       app,
       requested.length > 0 ? requested : record.scopes,
-      record.publicClient,
+      client,
       record.user,
     );
   }
 
-  private issueUserTokens(
+  private async issueUserTokens(
     res: ServerResponse,
     origin: string,
     app: SimulatedApp,
     scopes: readonly string[],
-    publicClient: boolean,
+    client: ClientAuthentication,
     user: SimulatedUser = this.options.user,
-  ): void {
+  ): Promise<void> {
+    const publicClient = client === "0";
     const resource = resourceOf(scopes);
     if (!resource) {
       sendEntraError(
@@ -690,14 +779,9 @@ export class EntraSimulator {
       return;
     }
     const tenantId = this.options.tenantId;
-    const { token, expiresInSeconds } = this.options.registry.issueAccessToken({
-      audience: resource.audience,
-      scopes: resource.names,
-      delegated: true,
-      clientId: app.clientId,
-      tenantId,
-      userOid: user.oid,
-    });
+    const issued = await this.issueAccessToken(res, origin, app, client, resource, user);
+    if (!issued) return;
+    const { token, expiresInSeconds } = issued;
     const refreshToken = this.options.registry.issueRefreshToken({
       clientId: app.clientId,
       tenantId,
@@ -738,6 +822,71 @@ export class EntraSimulator {
       },
       { "cache-control": "no-store", pragma: "no-cache" },
     );
+  }
+
+  /**
+   * The access token for a resource: for one of the tenant's APIs a signed v2.0 JWT carrying the
+   * principal's app roles, for any other resource the registry's opaque token. Answers the error and
+   * returns undefined when the resource names an API the tenant does not have.
+   */
+  private async issueAccessToken(
+    res: ServerResponse,
+    origin: string,
+    app: SimulatedApp,
+    client: ClientAuthentication,
+    resource: Resource,
+    user?: SimulatedUser,
+  ): Promise<{ token: string; expiresInSeconds: number } | undefined> {
+    const tenantId = this.options.tenantId;
+    const registry = this.options.registry;
+    const api = this.directory.find(resource.audience);
+    if (!api) {
+      if (isApiResource(resource.audience)) {
+        sendEntraError(
+          res,
+          400,
+          "invalid_resource",
+          500011,
+          `The resource principal named ${resource.audience} was not found in the tenant named ${tenantId}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+        );
+        return undefined;
+      }
+      return registry.issueAccessToken({
+        audience: resource.audience,
+        scopes: resource.names,
+        delegated: user !== undefined,
+        clientId: app.clientId,
+        tenantId,
+        ...(user ? { userOid: user.oid } : {}),
+      });
+    }
+    const expiresInSeconds = registry.accessTokenLifetimeSeconds;
+    const now = Math.floor(Date.now() / 1000);
+    const principal: ApiPrincipal = user ? { userOid: user.oid } : { clientId: app.clientId };
+    const token = await signApiToken(
+      this.signingKeys,
+      apiTokenClaims({
+        apiClientId: api.clientId,
+        tenantId,
+        issuer: `${origin}/${tenantId}/v2.0`,
+        clientId: app.clientId,
+        clientAuthentication: client,
+        ...(user ? { user, scopes: resource.names.filter((name) => name !== ".default") } : {}),
+        roles: this.directory.rolesOf(principal, api.clientId),
+        issuedAt: now,
+        notBefore: now,
+        expiresAt: now + expiresInSeconds,
+      }),
+    );
+    registry.recordSignedAccessToken(token);
+    return { token, expiresInSeconds };
+  }
+
+  /** The scopes' resource when it is an API the tenant does not have (the authorize page refuses it). */
+  private unknownApiResource(scope: string): string | undefined {
+    const resource = resourceOf(splitScopes(scope));
+    if (!resource || !isApiResource(resource.audience)) return undefined;
+    return this.directory.find(resource.audience) ? undefined : resource.audience;
   }
 }
 
@@ -839,17 +988,33 @@ function splitScopes(scope: string | null): string[] {
   return (scope ?? "").split(/\s+/).filter((s) => s !== "");
 }
 
-/** The single resource a token is for, from scopes like `https://host/user_impersonation`. */
-function resourceOf(
-  scopes: readonly string[],
-): { audience: string; names: string[]; full: string[] } | undefined {
+interface Resource {
+  /** The resource as the scopes name it: `https://host`, `api://<client id>` or a bare client id. */
+  readonly audience: string;
+  /** Scope names without the resource, e.g. `user_impersonation` or `.default`. */
+  readonly names: string[];
+  readonly full: string[];
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A resource named by application id URI (`api://...`) or client id: one of the tenant's own APIs. */
+function isApiResource(resource: string): boolean {
+  return /^api:\/\/[^/]/i.test(resource) || GUID.test(resource);
+}
+
+/**
+ * The single resource a token is for, from scopes like `https://host/user_impersonation`,
+ * `api://<client id>/.default` or `<client id>/.default`.
+ */
+function resourceOf(scopes: readonly string[]): Resource | undefined {
   const resourceScopes = scopes.filter((s) => !OIDC_SCOPES.has(s));
   let audience: string | undefined;
   const names: string[] = [];
   for (const scope of resourceScopes) {
     const slash = scope.lastIndexOf("/");
-    if (!/^https?:\/\//.test(scope) || slash < 8) return undefined;
-    const resource = scope.slice(0, slash);
+    const resource = slash > 0 ? scope.slice(0, slash) : "";
+    if (!/^https?:\/\/[^/]/.test(resource) && !isApiResource(resource)) return undefined;
     if (audience !== undefined && audience !== resource) return undefined;
     audience = resource;
     names.push(scope.slice(slash + 1));

@@ -1,5 +1,5 @@
 import { createDataset, createMutableDataset, type MutableDataset } from "./dataset.js";
-import { EntraSimulator, type DeviceCodeApproval } from "./entraRoute.js";
+import { EntraSimulator, type DeviceCodeApproval, type SimulatedApi } from "./entraRoute.js";
 import { KeyVaultSimulator } from "./keyVaultRoute.js";
 import {
   createPartnerCenterRoute,
@@ -20,6 +20,33 @@ export const LOCAL_USER: SimulatedUser = {
   name: "Partner Admin",
 };
 export const LOCAL_CLIENT_SECRET_NAME = "partner-center-client-secret";
+/** The product's own HTTP API (its app registration, `api://<id>`), with the app roles it checks. */
+export const LOCAL_API_CLIENT_ID = "c4d5e6f7-a8b9-4c0d-9e1f-2a3b4c5d6e7f";
+export const LOCAL_API_ROLES = ["Exports.Read", "Exports.Run", "Exports.Admin"] as const;
+/** Client applications that call the API with client credentials, one per app role and one with none. */
+export const LOCAL_API_CALLER_ADMIN_CLIENT_ID = "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a51";
+export const LOCAL_API_CALLER_RUNNER_CLIENT_ID = "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a52";
+export const LOCAL_API_CALLER_READER_CLIENT_ID = "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a53";
+export const LOCAL_API_CALLER_NONE_CLIENT_ID = "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a54";
+
+const API_CALLER_NAMES = ["admin", "runner", "reader", "none"] as const;
+export type LocalApiCallerName = (typeof API_CALLER_NAMES)[number];
+export interface LocalApiCaller {
+  readonly clientId: string;
+  readonly clientSecret: string;
+}
+
+const API_CALLERS: Readonly<Record<LocalApiCallerName, { clientId: string; roles: readonly string[] }>> = {
+  admin: { clientId: LOCAL_API_CALLER_ADMIN_CLIENT_ID, roles: ["Exports.Admin"] },
+  runner: { clientId: LOCAL_API_CALLER_RUNNER_CLIENT_ID, roles: ["Exports.Run"] },
+  reader: { clientId: LOCAL_API_CALLER_READER_CLIENT_ID, roles: ["Exports.Read"] },
+  none: { clientId: LOCAL_API_CALLER_NONE_CLIENT_ID, roles: [] },
+};
+
+/** Random per start, like the other simulated apps' secrets. */
+function newApiCaller(name: LocalApiCallerName): LocalApiCaller {
+  return { clientId: API_CALLERS[name].clientId, clientSecret: `local-${crypto.randomUUID()}` };
+}
 
 export interface LocalCloudOptions {
   readonly rows: number;
@@ -45,6 +72,8 @@ export interface LocalCloud {
   readonly vault: KeyVaultSimulator;
   readonly partnerCenter: PartnerCenterSimulator;
   readonly dataset: MutableDataset;
+  /** Client applications that get app-only tokens for the product's API (client credentials). */
+  readonly apiCallers: Readonly<Record<LocalApiCallerName, LocalApiCaller>>;
   /** The product's settings (env vars) that point it at this simulator. */
   settingsEnv(): Record<string, string>;
   close(): Promise<void>;
@@ -56,6 +85,17 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   // Random per start: the simulated app's secrets live only in this process and its vault.
   const clientSecret = `local-${crypto.randomUUID()}`;
   const keyVaultClientSecret = `local-${crypto.randomUUID()}`;
+  const api: SimulatedApi = {
+    clientId: LOCAL_API_CLIENT_ID,
+    identifierUri: `api://${LOCAL_API_CLIENT_ID}`,
+    roles: LOCAL_API_ROLES,
+  };
+  const apiCallers: Record<LocalApiCallerName, LocalApiCaller> = {
+    admin: newApiCaller("admin"),
+    runner: newApiCaller("runner"),
+    reader: newApiCaller("reader"),
+    none: newApiCaller("none"),
+  };
   const entra = new EntraSimulator({
     registry,
     tenantId: LOCAL_TENANT_ID,
@@ -63,10 +103,20 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     apps: [
       { clientId: LOCAL_CLIENT_ID, clientSecret, allowPublicClientFlows: true },
       { clientId: LOCAL_KEY_VAULT_CLIENT_ID, clientSecret: keyVaultClientSecret },
+      ...Object.values(apiCallers),
     ],
+    apis: [api],
     deviceCodeApproval: options.deviceCodeApproval ?? "after-first-poll",
     deviceCodeIntervalSeconds: 0,
   });
+  entra.assignApiRoles({ userOid: LOCAL_USER.oid }, LOCAL_API_CLIENT_ID, ["Exports.Admin"]);
+  for (const name of API_CALLER_NAMES) {
+    entra.assignApiRoles(
+      { clientId: API_CALLERS[name].clientId },
+      LOCAL_API_CLIENT_ID,
+      API_CALLERS[name].roles,
+    );
+  }
   const vault = new KeyVaultSimulator({ registry, tenantId: LOCAL_TENANT_ID });
   vault.seedSecret(LOCAL_CLIENT_SECRET_NAME, clientSecret, { contentType: "text/plain" });
   const dataset = createMutableDataset(
@@ -88,6 +138,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     tls: { key: tls.key, cert: tls.cert },
     ...(options.port !== undefined ? { port: options.port } : {}),
   });
+  entra.origin = server.url;
   return {
     url: server.url,
     tls,
@@ -97,6 +148,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     vault,
     partnerCenter,
     dataset,
+    apiCallers,
     settingsEnv: () => ({
       LOCAL_MODE: "true",
       LOCAL_CA_CERT_FILE: tls.caFile,
@@ -111,6 +163,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       AZURE_CLIENT_ID: LOCAL_KEY_VAULT_CLIENT_ID,
       AZURE_CLIENT_SECRET: keyVaultClientSecret,
       AZURE_AUTHORITY_HOST: server.url,
+      API_CLIENT_ID: LOCAL_API_CLIENT_ID,
     }),
     close: () => server.close(),
   };

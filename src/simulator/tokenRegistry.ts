@@ -143,6 +143,15 @@ export class TokenRegistry implements TokenVerifier {
     return { token, expiresInSeconds };
   }
 
+  /**
+   * Counts an access token the simulated tenant signed for one of its own APIs and adds it to the
+   * process-wide record; its holder validates it against the published keys, not here.
+   */
+  recordSignedAccessToken(token: string): void {
+    remember(token);
+    this.counters.accessTokensIssued++;
+  }
+
   issueRefreshToken(input: Omit<RefreshTokenRecord, "issuedAt" | "expiresAt" | "revoked">): string {
     const issuedAt = this.now();
     const token = `sim-rt.${randomBytes(32).toString("base64url")}`;
