@@ -148,6 +148,6 @@ async function takePending(container: ContainerClient, state: string): Promise<P
 async function streamText(stream: NodeJS.ReadableStream | undefined): Promise<string> {
   if (!stream) return "";
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
   return Buffer.concat(chunks).toString("utf8");
 }

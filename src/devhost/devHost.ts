@@ -23,6 +23,7 @@ import {
 import { appFunctions, loadAppSettings } from "../functions/app.js";
 import type { Schedule } from "../functions/ncrontab.js";
 import { PROBLEM_TYPES, problemResponse } from "../functions/problem.js";
+import type { ApiTokenValidator } from "../functions/apiToken.js";
 import type { FunctionDefinition, FunctionHost } from "../functions/runtime.js";
 import { createLogger, type LogLevel, type LogSink, type Logger } from "../logging/logger.js";
 import { startAzurite, type AzuriteHandle } from "../simulator/azurite.js";
@@ -67,6 +68,8 @@ export interface DevHostOptions {
   readonly maxDequeueCount?: number;
   /** Storage names, lock timings, a test's credential or logger. */
   readonly appOptions?: AppOptions;
+  /** Checks callers' tokens; default: the tenant's Entra ID (the simulator's, when it started one). */
+  readonly apiTokens?: ApiTokenValidator;
   readonly logSink?: LogSink;
 }
 
@@ -128,6 +131,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
       app: () => Promise.resolve(app),
       jobQueueName: app.jobQueueName,
       abortSignal: shutdown.signal,
+      ...(options.apiTokens ? { apiTokens: options.apiTokens } : {}),
     };
     const definitions = appFunctions(host, schedule);
 

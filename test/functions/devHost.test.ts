@@ -13,6 +13,14 @@ import { startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud
 import { authOptionsFromSettings } from "../../src/app/authOptions.js";
 import { createApp } from "../../src/app/app.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about the host, not who may call it. */
+const AUTH = await authHeaders();
+
+/** fetch with that caller's token unless a test sends its own Authorization header. */
+const fetch = (input: string, init: RequestInit = {}): Promise<Response> =>
+  globalThis.fetch(input, { ...init, headers: { ...AUTH, ...(init.headers as Record<string, string>) } });
 
 /** The export fixture's TLS folder, so this process trusts a single local CA. */
 const TEST_TLS_DIR = join(tmpdir(), "referrals-export-test-tls");
@@ -71,6 +79,7 @@ async function startWithFixture(f: ExportFixture, logs: string[]): Promise<DevHo
   const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
   return startDevHost({
     env: f.env,
+    apiTokens: testApiTokens(),
     port: 0,
     timer: false,
     maxPollingIntervalMs: 200,
@@ -187,6 +196,7 @@ describe("dev host on loopback", () => {
     const id = randomBytes(3).toString("hex");
     dev = await startDevHost({
       env: fixture.env,
+      apiTokens: testApiTokens(),
       port: 0,
       worker: false,
       timer: false,

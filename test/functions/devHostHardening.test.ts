@@ -5,6 +5,10 @@ import { HttpResponse, type HttpRequest, type InvocationContext } from "@azure/f
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { startDevHost, type DevHost } from "../../src/devhost/devHost.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about the host, not who may call it. */
+const AUTH = await authHeaders();
 
 /** What an HTTP handler of the app was called with, and what it answered. */
 interface Handled {
@@ -73,6 +77,7 @@ beforeAll(async () => {
   const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
   dev = await startDevHost({
     env: fixture.env,
+    apiTokens: testApiTokens(),
     port: 0,
     timer: false,
     worker: false,
@@ -107,7 +112,8 @@ function send(raw: RawRequest): Promise<RawResponse> {
         port,
         method: raw.method,
         path: raw.path,
-        headers: raw.headers,
+        // A caller with every role unless the test says otherwise: these tests are about the host.
+        headers: { authorization: AUTH.authorization, ...raw.headers },
         setHost: false,
         agent: false,
         timeout: 10_000,

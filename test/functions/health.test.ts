@@ -12,6 +12,14 @@ import { createLogger } from "../../src/logging/logger.js";
 import type { RunRecord } from "../../src/runs/runStore.js";
 import { LOCAL_USER, startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
+import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+
+/** A caller with every role: these tests are about the host, not who may call it. */
+const AUTH = await authHeaders();
+
+/** fetch with that caller's token unless a test sends its own Authorization header. */
+const fetch = (input: string, init: RequestInit = {}): Promise<Response> =>
+  globalThis.fetch(input, { ...init, headers: { ...AUTH, ...(init.headers as Record<string, string>) } });
 
 /** GET /api/health through the dev host, which serves the app's own function definitions. */
 const PROFILES = JSON.stringify([
@@ -102,6 +110,7 @@ describe("GET /api/health with a working sign-in", () => {
     fixture = await startExportFixture({ rows: 200, env: { EXPORT_PROFILES: PROFILES } });
     dev = await startDevHost({
       env: fixture.env,
+      apiTokens: testApiTokens(),
       port: 0,
       timer: false,
       maxPollingIntervalMs: 200,
