@@ -13,7 +13,8 @@ const EXIT_CODES = `Exit codes:
   0  ok
   1  the export failed (nothing was published), or another run of the profile is running
   2  bad usage or settings, storage not reachable, or no Azure sign-in for storage (nothing was sent)
-  3  consent needed: run referrals-export auth login --device-code`;
+  3  consent needed: run referrals-export auth login --device-code
+  4  remote export --wait stopped waiting at --timeout (the run goes on)`;
 
 export function overviewHelp(): string {
   return `referrals-export ${productVersion()} — exports Partner Center referrals analytics to Azure Blob Storage
@@ -33,6 +34,8 @@ Commands:
                  referrals-export auth status
   simulate     serve a local Partner Center, Entra ID, Key Vault and Azurite, and print their settings
                  referrals-export simulate --rows 5000
+  remote       start, follow and list exports of the deployed app through its HTTP API, signed in with az login
+                 referrals-export remote export --profile won-deals --wait
 
 Options:
   -h, --help     this overview; after a command, that command's help
@@ -181,6 +184,57 @@ Exit codes:
   1  the simulator or Azurite could not start
   2  bad usage, or Azurite's ports (10000, 10001) are in use`;
 
+export const REMOTE_HELP = `Usage: referrals-export remote export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level L] [--format LIST] [--name NAME])
+                                     [--force] [--wait [--timeout D]] [--json] [--api-url URL] [--scope SCOPE]
+       referrals-export remote runs [--profile NAME] [--limit N] [--continuation TOKEN] [--json] [--api-url URL] [--scope SCOPE]
+       referrals-export remote status RUN_ID [--read-links] [--json] [--api-url URL] [--scope SCOPE]
+
+Calls the deployed app's HTTP API (docs/http-api.md) with your Microsoft Entra ID sign-in: after
+'az login' nothing else is needed (DefaultAzureCredential). The API checks the app roles
+Exports.Read (runs, status), Exports.Run (export) and Exports.Admin (--force); an administrator
+assigns them (docs/deployment.md, "Who may call the API").
+
+  remote export   start an export in Azure, with the flags of 'export' (checked the same way);
+                  prints the run id and status URL, or with --wait follows the run to its end
+  remote runs     list recent runs, newest first, and the token of the next page
+  remote status   show one run: status, timings, rows, files, error
+
+Options:
+  --profile NAME           export: run this profile as configured in the app; runs: only its runs
+  --filter F               export, ad hoc: a Partner Center filter, e.g. "status eq 'Won'"
+  --groupby A,B            export, ad hoc: count referrals per group of these fields
+  --aggregation-level L    export, ad hoc: day, week or month; needs a date field in --groupby
+  --format LIST            export, ad hoc: files to write, from csv, json, parquet (default csv,json)
+  --name NAME              export, ad hoc: folder to publish under (default adhoc)
+  --force                  export: queue even if a run of the profile is in progress (Exports.Admin)
+  --wait                   export: poll the run until it ends, with progress on stderr, and exit as a
+                           local export does
+  --timeout D              with --wait: stop waiting after D, e.g. 90s, 30m, 2h (default 2h; at most 24h)
+  --limit N                runs: at most N runs, 1-${RUNS_LIST_MAX} (default: the API's, 20)
+  --continuation TOKEN     runs: the next page, with the token the previous page printed
+  --read-links             status: add a time-limited read link to each file of a succeeded run
+                           (anyone holding one can read the file until it expires)
+  --json                   print the API's answer as JSON on stdout
+  --api-url URL            the function app's base URL, e.g. https://func-abc.azurewebsites.net
+                           (default: REFERRALS_EXPORT_API_URL); https only, or http to 127.0.0.1,
+                           ::1 or localhost for the dev host
+  --scope SCOPE            the token's scope (default: REFERRALS_EXPORT_API_SCOPE, else
+                           api://$API_CLIENT_ID/.default)
+  -h, --help               this help
+
+Examples:
+  referrals-export remote export --profile won-deals --wait
+  referrals-export remote export --filter "status eq 'Won'" --format csv --name won --api-url https://func-abc.azurewebsites.net
+  referrals-export remote runs --profile won-deals --limit 5
+  referrals-export remote status 20261124T020000Z-k3x9qa --read-links
+
+Exit codes:
+  0  done (with --wait: the run succeeded)
+  1  the run failed, or the API refused the call (token, role, run in progress, limit) or could not be reached
+  2  bad usage: arguments, API URL or scope, or a request the API refused as invalid (400)
+  3  with --wait: the run failed because consent is needed (referrals-export auth login --device-code)
+  4  with --wait: stopped waiting at --timeout; the run goes on (follow it with remote status)`;
+
 /** The help of `help <topic…>` and `<topic…> --help`: one command's text alone. */
 export function helpFor(topic: readonly string[]): string {
   const [command, sub] = topic;
@@ -193,13 +247,15 @@ export function helpFor(topic: readonly string[]): string {
       return RUNS_HELP;
     case "simulate":
       return SIMULATE_HELP;
+    case "remote":
+      return REMOTE_HELP;
     case "auth":
       if (sub === "login") return AUTH_LOGIN_HELP;
       if (sub === "status") return AUTH_STATUS_HELP;
       return AUTH_HELP;
     default:
       throw new UsageError(
-        `no help for '${command.slice(0, 40)}' (commands: export, runs list, auth login, auth status, simulate)`,
+        `no help for '${command.slice(0, 40)}' (commands: export, runs list, auth login, auth status, simulate, remote)`,
       );
   }
 }

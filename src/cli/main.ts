@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { pathToFileURL } from "node:url";
 import { realpathSync } from "node:fs";
+import type { TokenCredential } from "@azure/core-auth";
 import type { App } from "../app/app.js";
 import { isSettingsError, type Settings } from "../config/settings.js";
 import { createLogger, type Logger } from "../logging/logger.js";
@@ -22,6 +23,10 @@ import { productVersion } from "./version.js";
 export interface CliDeps {
   /** Builds the app from settings and the CLI's logger (tests inject their own credential or logger). */
   readonly openApp?: (settings: Settings, logger: Logger) => App;
+  /** The identity `remote` commands sign in to the HTTP API with (default: DefaultAzureCredential). */
+  readonly apiCredential?: TokenCredential;
+  /** What `remote` commands call the HTTP API with (default: the global fetch). */
+  readonly fetch?: typeof fetch;
 }
 
 /**
@@ -78,9 +83,23 @@ export async function runCli(
       case "simulate":
         if (wantsHelp(rest)) return help(io, ["simulate"]);
         return await (await import("./simulateCommand.js")).simulateCommand(rest, io);
+      case "remote":
+        if (wantsHelp(rest)) return help(io, ["remote"]);
+        return await (
+          await import("./remoteCommand.js")
+        ).remoteCommand(rest, {
+          env,
+          io,
+          // Read links and continuation tokens the user asked for; the command redacts everything else.
+          rawOut: (line) => {
+            rawIo.out(line);
+          },
+          ...(deps.apiCredential ? { credential: deps.apiCredential } : {}),
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        });
       default:
         throw new UsageError(
-          `unknown command '${printable(command.slice(0, 40))}' (try: export, runs list, auth login, auth status, simulate)`,
+          `unknown command '${printable(command.slice(0, 40))}' (try: export, runs list, auth login, auth status, simulate, remote export)`,
         );
     }
   } catch (error) {
@@ -132,7 +151,7 @@ function help(io: CliIo, topic: readonly string[]): number {
 
 /** Where a usage error points: the command's own help when the command is known. */
 function helpCommand(command: string | undefined, rest: readonly string[]): string {
-  if (command === "export" || command === "runs" || command === "simulate")
+  if (command === "export" || command === "runs" || command === "simulate" || command === "remote")
     return `referrals-export help ${command}`;
   if (command === "auth" && (rest[0] === "login" || rest[0] === "status"))
     return `referrals-export help auth ${rest[0]}`;
