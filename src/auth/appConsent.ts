@@ -108,9 +108,10 @@ export async function completeAppConsent(
         scopes: [PARTNER_CENTER_SCOPE],
         codeVerifier: pending.verifier,
         state: pending.state,
+        // MSAL checks the ID token's nonce against this one, and the reply's state against `state`.
+        nonce: pending.nonce,
       },
-      // With `nonce` present MSAL checks the ID token's nonce against it (and the state).
-      { code: reply.code ?? "", state: pending.state, nonce: pending.nonce },
+      { code: reply.code ?? "", state: reply.state },
     );
     return store(runtime, context, app.getTokenCache().serialize(), result, "app-auth-code", "confidential");
   });

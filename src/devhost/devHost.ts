@@ -27,7 +27,14 @@ import type { ApiTokenValidator } from "../functions/apiToken.js";
 import type { FunctionDefinition, FunctionHost } from "../functions/runtime.js";
 import { createLogger, type LogLevel, type LogSink, type Logger } from "../logging/logger.js";
 import { startAzurite, type AzuriteHandle } from "../simulator/azurite.js";
-import { LOCAL_CLIENT_ID, LOCAL_TENANT_ID, LOCAL_USER, startLocalCloud } from "../simulator/localCloud.js";
+import {
+  LOCAL_API_CLIENT_ID,
+  LOCAL_CLIENT_ID,
+  LOCAL_TENANT_ID,
+  LOCAL_USER,
+  startLocalCloud,
+  type LocalCloud,
+} from "../simulator/localCloud.js";
 import type { SimulatorServer } from "../simulator/server.js";
 import { PARTNER_CENTER_AUDIENCE } from "../simulator/tokenRegistry.js";
 import { createApp, type App, type AppOptions } from "../app/app.js";
@@ -79,6 +86,8 @@ export interface DevHost {
   readonly app: App;
   /** The built-in simulator's origin, when the dev host started one. */
   readonly simulatorUrl: string | undefined;
+  /** The built-in simulator's client apps that may call the API (client credentials), when it started one. */
+  readonly apiCallers: LocalCloud["apiCallers"] | undefined;
   /** Stops the routes, the worker (aborting a running export) and the timer, then what it started. */
   stop(): Promise<void>;
 }
@@ -95,6 +104,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
   try {
     let credential = options.appOptions?.partnerCenterCredential;
     let simulator: SimulatorServer | undefined;
+    let apiCallers: LocalCloud["apiCallers"] | undefined;
     if (options.startDependencies !== false) {
       if (!env.EXPORT_STORAGE_CONNECTION_STRING && !env.EXPORT_STORAGE_ACCOUNT_URL) {
         const azurite: AzuriteHandle = await startAzurite();
@@ -105,11 +115,16 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
       if (!env.PARTNER_CENTER_BASE_URL) {
         const started = await startBuiltInSimulator(options.rows ?? 5_000, options.seed ?? 1, options.tlsDir);
         simulator = started.server;
+        apiCallers = started.apiCallers;
         cleanups.push(() => started.server.close());
         credential ??= started.credential;
         env.PARTNER_CENTER_BASE_URL = started.server.url;
         env.LOCAL_MODE = "true";
         env.LOCAL_CA_CERT_FILE = started.caFile;
+        // Callers of the API are checked against the simulated Entra ID, exactly as in Azure.
+        env.AZURE_TENANT_ID ??= LOCAL_TENANT_ID;
+        env.PARTNER_CENTER_AUTHORITY_HOST ??= started.server.url;
+        env.API_CLIENT_ID ??= LOCAL_API_CLIENT_ID;
       }
     }
 
@@ -176,6 +191,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
       url: server.url,
       app,
       simulatorUrl: simulator?.url,
+      apiCallers,
       stop: () =>
         (stopped ??= (async () => {
           logger.info("Dev host stopping");
@@ -200,7 +216,12 @@ async function startBuiltInSimulator(
   rows: number,
   seed: number,
   tlsDir: string | undefined,
-): Promise<{ server: SimulatorServer; credential: TokenCredential; caFile: string }> {
+): Promise<{
+  server: SimulatorServer;
+  credential: TokenCredential;
+  caFile: string;
+  apiCallers: LocalCloud["apiCallers"];
+}> {
   const cloud = await startLocalCloud({ rows, seed, ...(tlsDir !== undefined ? { tlsDir } : {}) });
   let current: AccessToken | undefined;
   const credential: TokenCredential = {
@@ -219,7 +240,7 @@ async function startBuiltInSimulator(
       return Promise.resolve(current);
     },
   };
-  return { server: cloud.server, credential, caFile: cloud.tls.caFile };
+  return { server: cloud.server, credential, caFile: cloud.tls.caFile, apiCallers: cloud.apiCallers };
 }
 
 // ---------------------------------------------------------------------------------------------

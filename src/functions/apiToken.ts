@@ -171,6 +171,8 @@ export interface EntraKeySource {
  */
 export async function discoverTenantKeys(
   source: EntraKeySource,
+  /** Least time between two fetches of the key set for an unknown key id. */
+  cooldownMs = 30_000,
 ): Promise<{ issuer: string; tenantId: string; keys: JWTVerifyGetKey }> {
   const origin = new URL(source.authorityHost).origin;
   const url = `${origin}/${encodeURIComponent(source.tenant)}/v2.0/.well-known/openid-configuration`;
@@ -190,7 +192,7 @@ export async function discoverTenantKeys(
     tenantId,
     keys: createRemoteJWKSet(jwksUri, {
       timeoutDuration: 10_000,
-      cooldownDuration: 30_000,
+      cooldownDuration: cooldownMs,
       cacheMaxAge: 3_600_000,
     }),
   };

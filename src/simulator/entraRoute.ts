@@ -63,6 +63,8 @@ export interface AuthorizeRecord {
   readonly state?: string;
   readonly codeChallenge?: string;
   readonly codeChallengeMethod?: string;
+  /** Echoed in the ID token of the code's redemption, as Entra does. */
+  readonly nonce?: string;
 }
 
 interface AuthorizationCode extends AuthorizeRecord {
@@ -350,6 +352,7 @@ export class EntraSimulator {
       ...optional("state", q.get("state")),
       ...optional("codeChallenge", q.get("code_challenge")),
       ...optional("codeChallengeMethod", q.get("code_challenge_method")),
+      ...optional("nonce", q.get("nonce")),
     };
     this.authorizeRequests.push(record);
     const target = new URL(redirectUri);
@@ -596,7 +599,7 @@ export class EntraSimulator {
       return;
     }
     code.used = true;
-    await this.issueUserTokens(res, origin, app, splitScopes(code.scope), client);
+    await this.issueUserTokens(res, origin, app, splitScopes(code.scope), client, undefined, code.nonce);
   }
 
   private async deviceCodeGrant(
@@ -765,6 +768,7 @@ export class EntraSimulator {
     scopes: readonly string[],
     client: ClientAuthentication,
     user: SimulatedUser = this.options.user,
+    nonce?: string,
   ): Promise<void> {
     const publicClient = client === "0";
     const resource = resourceOf(scopes);
@@ -801,6 +805,7 @@ export class EntraSimulator {
         name: user.name,
         oid: user.oid,
         preferred_username: user.username,
+        ...(nonce !== undefined ? { nonce } : {}),
         sub: createHash("sha256").update(`${user.oid}:${app.clientId}`).digest("base64url"),
         tid: tenantId,
         ver: "2.0",

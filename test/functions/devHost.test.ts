@@ -13,10 +13,10 @@ import { startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud
 import { authOptionsFromSettings } from "../../src/app/authOptions.js";
 import { createApp } from "../../src/app/app.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
-import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+import { authHeaders, simulatorApiToken, testApiTokens } from "../support/apiTokens.js";
 
 /** A caller with every role: these tests are about the host, not who may call it. */
-const AUTH = await authHeaders();
+let AUTH = await authHeaders();
 
 /** fetch with that caller's token unless a test sends its own Authorization header. */
 const fetch = (input: string, init: RequestInit = {}): Promise<Response> =>
@@ -38,6 +38,7 @@ afterEach(async () => {
   await fixture?.close();
   await cloud?.close();
   vi.unstubAllEnvs();
+  AUTH = await authHeaders();
   dev = undefined;
   fixture = undefined;
   cloud = undefined;
@@ -230,6 +231,10 @@ describe("npm run dev defaults", () => {
       logSink: () => undefined,
     });
     expect(dev.simulatorUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    // Callers are checked against the simulated Entra ID: a token of the test tenant is refused.
+    expect((await postExport(dev, { profile: "everything" })).status).toBe(401);
+    const token = await simulatorApiToken(dev.simulatorUrl!, dev.apiCallers!.runner);
+    AUTH = { authorization: `Bearer ${token}` };
     const accepted = await postExport(dev, { profile: "everything" });
     expect(accepted.status).toBe(202);
     const run = await waitForRun(dev, accepted.headers.get("location")!);
@@ -280,6 +285,7 @@ describe("delegated sign-in through the dev host", () => {
       logSink: (line) => logs.push(line),
     });
     expect(dev.simulatorUrl).toBeUndefined();
+    AUTH = { authorization: `Bearer ${await simulatorApiToken(cloud.url, cloud.apiCallers.runner)}` };
     const accepted = await postExport(dev, { profile: "signed-in" });
     const run = await waitForRun(dev, accepted.headers.get("location")!);
     expect(run.error).toBeNull();

@@ -12,10 +12,10 @@ import { createLogger } from "../../src/logging/logger.js";
 import type { RunRecord } from "../../src/runs/runStore.js";
 import { LOCAL_USER, startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
-import { authHeaders, testApiTokens } from "../support/apiTokens.js";
+import { authHeaders, simulatorApiToken, testApiTokens } from "../support/apiTokens.js";
 
 /** A caller with every role: these tests are about the host, not who may call it. */
-const AUTH = await authHeaders();
+let AUTH = await authHeaders();
 
 /** fetch with that caller's token unless a test sends its own Authorization header. */
 const fetch = (input: string, init: RequestInit = {}): Promise<Response> =>
@@ -206,6 +206,8 @@ describe("GET /api/health and the stored consent (simulated Entra ID and Key Vau
     });
     // The scheduled profile is fresh, so the consent is the only thing wrong.
     await recordRun(dev.app, "nightly", "succeeded", new Date(Date.now() - HOUR_MS));
+    // A monitor calls with a token of the simulated tenant carrying Exports.Read.
+    AUTH = { authorization: `Bearer ${await simulatorApiToken(cloud.url, cloud.apiCallers.reader)}` };
 
     const none = await health(dev);
     expect(none.status).toBe(503);

@@ -65,3 +65,27 @@ export async function authHeaders(
 ): Promise<Record<string, string>> {
   return { authorization: `Bearer ${await apiToken(roles, options)}` };
 }
+
+/**
+ * A token from a simulated Entra ID for one of its caller apps (client credentials), as a deployed
+ * caller would get one. The simulator's CA must be trusted (trustLocalCa) by this process.
+ */
+export async function simulatorApiToken(
+  simulatorUrl: string,
+  caller: { readonly clientId: string; readonly clientSecret: string },
+  tenantId = "7d2f4c1a-3b5e-4f60-9a8b-0c1d2e3f4a5b",
+  apiClientId = "c4d5e6f7-a8b9-4c0d-9e1f-2a3b4c5d6e7f",
+): Promise<string> {
+  const response = await fetch(`${simulatorUrl}/${tenantId}/oauth2/v2.0/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: caller.clientId,
+      client_secret: caller.clientSecret,
+      scope: `api://${apiClientId}/.default`,
+    }).toString(),
+  });
+  if (!response.ok) throw new Error(`simulated token endpoint answered ${response.status}`);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
