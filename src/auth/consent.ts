@@ -311,7 +311,7 @@ async function startRedirectListener(port: number): Promise<RedirectListener> {
 }
 
 /** Best effort: the URL is printed anyway. */
-function openBrowser(url: string): void {
+export function openBrowser(url: string): void {
   const [command, args] =
     process.platform === "darwin"
       ? ["open", [url]]

@@ -188,6 +188,7 @@ export const REMOTE_HELP = `Usage: referrals-export remote export (--profile NAM
                                      [--force] [--wait [--timeout D]] [--json] [--api-url URL] [--scope SCOPE]
        referrals-export remote runs [--profile NAME] [--limit N] [--continuation TOKEN] [--json] [--api-url URL] [--scope SCOPE]
        referrals-export remote status RUN_ID [--read-links] [--json] [--api-url URL] [--scope SCOPE]
+       referrals-export remote consent [--open] [--api-url URL] [--scope SCOPE]
 
 Calls the deployed app's HTTP API (docs/http-api.md) with your Microsoft Entra ID sign-in: after
 'az login' nothing else is needed (DefaultAzureCredential). The API checks the app roles
@@ -198,6 +199,9 @@ assigns them (docs/deployment.md, "Who may call the API").
                   prints the run id and status URL, or with --wait follows the run to its end
   remote runs     list recent runs, newest first, and the token of the next page
   remote status   show one run: status, timings, rows, files, error
+  remote consent  store the Partner Center sign-in through the app (Exports.Admin): prints (or with
+                  --open, opens) a one-time Entra ID sign-in page; the app's own confidential client
+                  redeems it, so the token in Key Vault is useless without the app's credential
 
 Options:
   --profile NAME           export: run this profile as configured in the app; runs: only its runs
@@ -214,6 +218,7 @@ Options:
   --continuation TOKEN     runs: the next page, with the token the previous page printed
   --read-links             status: add a time-limited read link to each file of a succeeded run
                            (anyone holding one can read the file until it expires)
+  --open                   consent: also open the sign-in page in the system browser
   --json                   print the API's answer as JSON on stdout
   --api-url URL            the function app's base URL, e.g. https://func-abc.azurewebsites.net
                            (default: REFERRALS_EXPORT_API_URL); https only, or http to 127.0.0.1,
@@ -227,12 +232,13 @@ Examples:
   referrals-export remote export --filter "status eq 'Won'" --format csv --name won --api-url https://func-abc.azurewebsites.net
   referrals-export remote runs --profile won-deals --limit 5
   referrals-export remote status 20261124T020000Z-k3x9qa --read-links
+  referrals-export remote consent --open
 
 Exit codes:
   0  done (with --wait: the run succeeded)
   1  the run failed, or the API refused the call (token, role, run in progress, limit) or could not be reached
   2  bad usage: arguments, API URL or scope, or a request the API refused as invalid (400)
-  3  with --wait: the run failed because consent is needed (referrals-export auth login --device-code)
+  3  with --wait: the run failed because consent is needed (referrals-export remote consent)
   4  with --wait: stopped waiting at --timeout; the run goes on (follow it with remote status)`;
 
 /** The help of `help <topic…>` and `<topic…> --help`: one command's text alone. */

@@ -49,9 +49,11 @@ export async function remoteCommand(args: readonly string[], ctx: RemoteContext)
       return remoteRuns(rest, ctx);
     case "status":
       return remoteStatus(rest, ctx);
+    case "consent":
+      return remoteConsent(rest, ctx);
     default:
       throw new UsageError(
-        `unknown remote command '${printable((sub ?? "").slice(0, 40))}' (try: remote export, remote runs, remote status)`,
+        `unknown remote command '${printable((sub ?? "").slice(0, 40))}' (try: remote export, remote runs, remote status, remote consent)`,
       );
   }
 }
@@ -245,6 +247,34 @@ async function remoteStatus(args: readonly string[], ctx: RemoteContext): Promis
   });
 }
 
+/**
+ * `remote consent`: asks the app for a sign-in page (POST /api/consent, Exports.Admin) and opens it.
+ * Entra ID sends the browser back to the app, whose confidential client redeems the code, so the
+ * refresh token stored in Key Vault can only be used with the app's own credential.
+ */
+async function remoteConsent(args: readonly string[], ctx: RemoteContext): Promise<number> {
+  const { values, positionals } = parseCliArgs({
+    args: [...args],
+    options: { ...TARGET_OPTIONS, open: { type: "boolean", default: false } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError("remote consent takes no arguments");
+  const client = apiClient(values, ctx);
+  const refusal: RefusalContext = { client, flagOf: (field) => field };
+  return called(ctx, refusal, async () => {
+    const started = (await client.startConsent()).value;
+    ctx.io.err("Open this page in a browser and sign in as a Partner Center admin of the partner's tenant:");
+    // The page holds no secret (its state is single-use and bound to the app); redaction would spoil it.
+    outKeeping(ctx.rawOut, started.authorizeUrl, [started.authorizeUrl]);
+    ctx.io.err(
+      `The link works once, until ${started.expiresAt}. Entra ID then sends you back to ${started.redirectUri}, which says whether the consent was stored.`,
+    );
+    if (values.open) (await import("../auth/consent.js")).openBrowser(started.authorizeUrl);
+    return EXIT.ok;
+  });
+}
+
 function apiClient(
   values: { readonly "api-url"?: string | undefined; readonly scope?: string | undefined },
   ctx: RemoteContext,
@@ -253,7 +283,7 @@ function apiClient(
   const credential = ctx.credential;
   const tokens = new ApiTokens(
     target.scope,
-    credential ? () => Promise.resolve(credential) : defaultCredential,
+    credential ? () => Promise.resolve(credential) : () => defaultCredential(ctx.env),
   );
   return new ApiClient(target, tokens, ctx.fetch);
 }

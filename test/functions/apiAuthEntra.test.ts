@@ -14,6 +14,7 @@ import {
   type LocalCloud,
 } from "../../src/simulator/localCloud.js";
 import { simulatorApiToken } from "../support/apiTokens.js";
+import { cli } from "../cli/cliHarness.js";
 
 /** One local CA per test process: CAs of different folders share a subject name. */
 const TEST_TLS_DIR = join(tmpdir(), "referrals-export-test-tls");
@@ -195,6 +196,46 @@ describe("consent through the app", () => {
     }
     expect(status).toBe("succeeded");
     expect(logs.join("\n")).not.toContain(secret!);
+  });
+});
+
+describe("the CLI's remote commands against the dev host, signed in through DefaultAzureCredential", () => {
+  it("remote export --wait runs an export to its end with the caller app's own sign-in; remote consent prints the sign-in page", async () => {
+    const runner = cloud.apiCallers.runner;
+    // EnvironmentCredential (inside DefaultAzureCredential) reads the process environment.
+    vi.stubEnv("AZURE_CLIENT_ID", runner.clientId);
+    vi.stubEnv("AZURE_CLIENT_SECRET", runner.clientSecret);
+    try {
+      const env = {
+        REFERRALS_EXPORT_API_URL: dev.url,
+        API_CLIENT_ID: LOCAL_API_CLIENT_ID,
+        AZURE_AUTHORITY_HOST: cloud.url,
+      };
+      const done = await cli(["remote", "export", "--profile", "won", "--wait", "--timeout", "120s"], env);
+      expect(done.err).toMatch(/succeeded/);
+      expect(done.code).toBe(0);
+      const denied = await cli(["remote", "consent"], env);
+      expect(denied.code).toBe(1);
+      expect(denied.err).toContain("Exports.Admin");
+    } finally {
+      vi.stubEnv("AZURE_CLIENT_ID", cloud.settingsEnv().AZURE_CLIENT_ID ?? "");
+      vi.stubEnv("AZURE_CLIENT_SECRET", cloud.settingsEnv().AZURE_CLIENT_SECRET ?? "");
+    }
+    const admin = await simulatorApiToken(cloud.url, cloud.apiCallers.admin);
+    const consent = await cli(
+      ["remote", "consent", "--api-url", dev.url, "--scope", `api://${LOCAL_API_CLIENT_ID}/.default`],
+      {},
+      {
+        apiCredential: {
+          getToken: () => Promise.resolve({ token: admin, expiresOnTimestamp: Date.now() + 600_000 }),
+        },
+      },
+    );
+    expect(consent.code).toBe(0);
+    const page = new URL(consent.out.trim());
+    expect(page.origin).toBe(cloud.url);
+    expect(page.searchParams.get("redirect_uri")).toBe(`${dev.url}/api/consent/callback`);
+    expect(consent.out + consent.err).not.toContain(admin);
   });
 });
 

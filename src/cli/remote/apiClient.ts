@@ -74,6 +74,14 @@ const acceptedSchema = z.looseObject({
 });
 export type Accepted = z.infer<typeof acceptedSchema>;
 
+/** `POST /api/consent`: the sign-in page that starts a consent through the app. */
+const consentStartedSchema = z.looseObject({
+  authorizeUrl: z.string(),
+  redirectUri: z.string(),
+  expiresAt: z.string(),
+});
+export type ConsentStarted = z.infer<typeof consentStartedSchema>;
+
 const runListSchema = z.looseObject({
   runs: z.array(runViewSchema),
   continuationToken: z.string().nullish(),
@@ -141,6 +149,10 @@ export class ApiClient {
 
   submit(body: Record<string, unknown>): Promise<Answer<Accepted>> {
     return this.call("POST", this.url("exports"), acceptedSchema, body);
+  }
+
+  startConsent(): Promise<Answer<ConsentStarted>> {
+    return this.call("POST", this.url("consent"), consentStartedSchema, {});
   }
 
   getRun(runId: string, options: { readonly readLinks?: boolean } = {}): Promise<Answer<RunView>> {

@@ -46,10 +46,21 @@ export class ApiTokens {
   }
 }
 
-/** `DefaultAzureCredential`: environment, managed identity, then the Azure CLI's sign-in (`az login`). */
-export async function defaultCredential(): Promise<TokenCredential> {
+/**
+ * `DefaultAzureCredential`: environment, managed identity, then the Azure CLI's sign-in (`az login`).
+ * An AZURE_AUTHORITY_HOST on this machine (the dev host's simulated Entra ID) is used as it is:
+ * instance discovery would ask login.microsoftonline.com to vouch for it and refuse.
+ */
+export async function defaultCredential(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<TokenCredential> {
   const { DefaultAzureCredential } = await import("@azure/identity");
-  return new DefaultAzureCredential();
+  const host = env.AZURE_AUTHORITY_HOST;
+  const loopback =
+    host !== undefined &&
+    URL.canParse(host) &&
+    ["127.0.0.1", "[::1]", "localhost"].includes(new URL(host).hostname);
+  return new DefaultAzureCredential(loopback ? { disableInstanceDiscovery: true, authorityHost: host } : {});
 }
 
 /**
