@@ -131,6 +131,10 @@ export async function exportCommand(
           `If that run was stopped or crashed, its lock expires within ${LOCK_LEASE_SECONDS} s.`,
       );
       return EXIT.failed;
+    case "limited":
+      // Refused like a busy profile: nothing was recorded or sent; the same command works later.
+      io.err(`Export refused: ${outcome.message}.`);
+      return EXIT.failed;
     case "failed": {
       const error = outcome.run.error;
       io.err(

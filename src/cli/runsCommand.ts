@@ -1,5 +1,6 @@
 import { PROFILE_NAME } from "../export/layout.js";
-import { MAX_LIST_LIMIT, type RunRecord } from "../runs/runStore.js";
+import { isInvalidContinuationTokenError } from "../runs/continuationToken.js";
+import { MAX_LIST_LIMIT, type RunPage } from "../runs/runStore.js";
 import { loadCommandSettings, type CommandContext } from "./commandSettings.js";
 import { EXIT, UsageError, parseCliArgs, printable } from "./io.js";
 import { checkStorage } from "./storageCheck.js";
@@ -15,6 +16,7 @@ export async function runsCommand(args: readonly string[], ctx: CommandContext):
       profile: { type: "string" },
       limit: { type: "string", default: "20" },
       json: { type: "boolean", default: false },
+      continuation: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -24,13 +26,30 @@ export async function runsCommand(args: readonly string[], ctx: CommandContext):
     throw new UsageError(`--limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
   if (values.profile !== undefined && !PROFILE_NAME.safeParse(values.profile).success)
     throw new UsageError(`--profile '${printable(values.profile.slice(0, 80))}' is not a valid profile name`);
+  if (values.continuation?.length === 0)
+    throw new UsageError("--continuation needs the token a listing printed");
   const settings = loadCommandSettings(ctx.env, { signIn: false });
   const app = await ctx.open(settings);
   await checkStorage(app, { queue: false });
-  const runs: RunRecord[] = (await app.runsContainer.exists())
-    ? await app.runs.list({ ...(values.profile !== undefined ? { profile: values.profile } : {}), limit })
-    : [];
+  let page: RunPage = { runs: [] };
+  if (await app.runsContainer.exists()) {
+    try {
+      page = await app.runs.listPage({
+        ...(values.profile !== undefined ? { profile: values.profile } : {}),
+        limit,
+        ...(values.continuation !== undefined ? { continuationToken: values.continuation } : {}),
+      });
+    } catch (error) {
+      if (isInvalidContinuationTokenError(error)) throw new UsageError(`--continuation: ${error.message}`);
+      throw error;
+    }
+  }
+  const { runs, continuationToken } = page;
   const io = ctx.io;
+  // How to read the next page: on stdout after the table; on stderr with --json, so stdout stays one array.
+  const nextPage = continuationToken
+    ? `More runs: referrals-export runs list${values.profile !== undefined ? ` --profile ${values.profile}` : ""} --limit ${limit} --continuation ${continuationToken}`
+    : undefined;
   if (values.json) {
     io.out(
       JSON.stringify(
@@ -49,10 +68,12 @@ export async function runsCommand(args: readonly string[], ctx: CommandContext):
         2,
       ),
     );
+    if (nextPage) io.err(nextPage);
     return EXIT.ok;
   }
   if (runs.length === 0) {
-    io.out("No runs yet.");
+    io.out(values.continuation !== undefined ? "No more runs." : "No runs yet.");
+    if (nextPage) io.out(nextPage);
     return EXIT.ok;
   }
   io.out(
@@ -79,5 +100,6 @@ export async function runsCommand(args: readonly string[], ctx: CommandContext):
     // A failure's message may quote upstream text: one line, whatever it holds.
     if (r.error) io.out(`    ${r.error.reason}: ${printable(r.error.message)}`);
   }
+  if (nextPage) io.out(nextPage);
   return EXIT.ok;
 }

@@ -25,7 +25,23 @@ import type { ExportSource, FieldProblem, ResolvedExportRequest } from "./export
 import { JOB_MAX_DEQUEUE_COUNT, jobSource, type JobMessage, type JobQueue } from "./jobQueue.js";
 import type { ProfileLock, ProfileLocks } from "./profileLock.js";
 import type { ExportProfile } from "./profiles.js";
-import { isRunStoreError, type RunError, type RunRecord, type RunStore } from "./runStore.js";
+import {
+  allAdmissions,
+  DEFAULT_RUN_LIMITS,
+  isLimitRefusal,
+  RunAdmissions,
+  type Admission,
+  type LimitRefusal,
+  type RunLimits,
+} from "./runLimits.js";
+import {
+  isRunStoreError,
+  type ListPageOptions,
+  type RunError,
+  type RunPage,
+  type RunRecord,
+  type RunStore,
+} from "./runStore.js";
 
 /** Failures that a retry cannot fix: the run fails at once and the job is not redelivered. */
 export const NON_RETRYABLE_REASONS: ReadonlySet<ExportFailureReason> = new Set([
@@ -54,13 +70,17 @@ export interface RunServiceDeps {
   readonly now?: () => Date;
   readonly maxDequeueCount?: number;
   readonly lockRetryDelaySeconds?: number;
+  /** What a caller can make the app do at once (default: the settings' defaults). */
+  readonly limits?: RunLimits;
 }
 
 export type SubmitOutcome =
   | { readonly kind: "accepted"; readonly run: RunRecord }
   | { readonly kind: "conflict"; readonly active: RunRecord }
   /** The request is valid on its face but cannot run here (e.g. its folder is a profile's). */
-  | { readonly kind: "invalid"; readonly errors: readonly FieldProblem[] };
+  | { readonly kind: "invalid"; readonly errors: readonly FieldProblem[] }
+  /** A run limit is reached (runLimits.ts): nothing was recorded or queued; ask again later. */
+  | LimitRefusal;
 
 export interface SubmitOptions {
   readonly trigger: Trigger;
@@ -105,8 +125,10 @@ export type RunNowOutcome =
 
 export interface ScheduledOutcome {
   readonly profile: string;
-  /** The run queued for this slot, or undefined when the slot had been claimed before. */
+  /** The run queued for this slot, or undefined when the slot had been claimed before or a limit refused it. */
   readonly runId: string | undefined;
+  /** Why no run was queued when a run limit refused it (the profile has enough runs in flight). */
+  readonly limited?: string;
 }
 
 /** What one run needs once its lock is held, whichever door started it. */
@@ -136,6 +158,7 @@ export class RunService {
   private readonly now: () => Date;
   private readonly maxDequeueCount: number;
   private readonly lockRetryDelaySeconds: number;
+  private readonly admissions: RunAdmissions;
   /** Exports running in this process, so a stopping host can wait for their clean-up. */
   private readonly running = new Set<Promise<unknown>>();
 
@@ -144,6 +167,11 @@ export class RunService {
     this.now = deps.now ?? (() => new Date());
     this.maxDequeueCount = deps.maxDequeueCount ?? JOB_MAX_DEQUEUE_COUNT;
     this.lockRetryDelaySeconds = deps.lockRetryDelaySeconds ?? LOCK_RETRY_DELAY_SECONDS;
+    this.admissions = new RunAdmissions(
+      deps.store.container,
+      (runId) => deps.store.get(runId),
+      deps.limits ?? DEFAULT_RUN_LIMITS,
+    );
     this.endings = new RunEndings({
       store: deps.store,
       locks: deps.locks,
@@ -177,7 +205,10 @@ export class RunService {
     return this.deps.exportContainer;
   }
 
-  /** Records a queued run and enqueues its job, unless a run of the profile is in progress. */
+  /**
+   * Records a queued run and enqueues its job, unless a run of the profile is in progress (without
+   * `force`) or a run limit is reached (with or without it).
+   */
   async submit(request: ResolvedExportRequest, options: SubmitOptions): Promise<SubmitOutcome> {
     const now = this.now();
     if (options.force !== true) {
@@ -188,13 +219,21 @@ export class RunService {
     await this.endings.settleIfIdle(request.profile, options.logger ?? this.logger);
     const problem = await this.targetProblem(request);
     if (problem) return { kind: "invalid", errors: [problem] };
-    const run = this.newRecord(request, options.trigger, options.runId ?? newRunId(now), now);
+    const runId = options.runId ?? newRunId(now);
+    const admission = await this.admit(request, runId, now, options.logger ?? this.logger);
+    if (isLimitRefusal(admission)) return admission;
+    const run = this.newRecord(request, options.trigger, runId, now);
     const log = (options.logger ?? this.logger).child({
       runId: run.runId,
       correlationId: run.correlationId,
       profile: run.profile,
     });
-    await this.deps.store.create(run);
+    try {
+      await this.deps.store.create(run);
+    } catch (error) {
+      await admission.release().catch(() => undefined);
+      throw error;
+    }
     const message: JobMessage = {
       runId: run.runId,
       profile: run.profile,
@@ -213,6 +252,8 @@ export class RunService {
           error: { reason: "storage", message: "The export job could not be queued; try again" },
         })
         .catch(() => undefined);
+      // A run that never got its job does not count against the ad-hoc hour.
+      await admission.release().catch(() => undefined);
       throw error;
     }
     log.info("Export queued", {
@@ -239,6 +280,8 @@ export class RunService {
     try {
       // A run recorded as running whose lock was free has lost its process (killed, crashed).
       if (active) await this.endings.markAbandoned(active);
+      const admission = await this.admit(request, runId, now, options.logger ?? this.logger);
+      if (isLimitRefusal(admission)) return admission;
       await this.endings.settleLocked(request.profile, options.logger ?? this.logger);
       // Recorded as running from the start: it holds the lock already, and a process killed
       // before its first heartbeat must not leave a "queued" run that blocks the profile.
@@ -248,7 +291,12 @@ export class RunService {
         status: "running",
         heartbeatAt: stamp,
       };
-      await this.deps.store.create(run);
+      try {
+        await this.deps.store.create(run);
+      } catch (error) {
+        await admission.release().catch(() => undefined);
+        throw error;
+      }
       const outcome = await this.track(
         this.runLocked({
           runId,
@@ -290,6 +338,14 @@ export class RunService {
     return this.deps.store.list(options);
   }
 
+  /**
+   * One page of runs, newest first; pass the page's `continuationToken` back for the next. A token
+   * of another listing, or one changed since it was issued, throws InvalidContinuationTokenError.
+   */
+  async listPage(options: ListPageOptions): Promise<RunPage> {
+    return this.deps.store.listPage(options);
+  }
+
   /** Resolves when the exports running in this process have ended, or after `timeoutMs`. */
   async settled(timeoutMs: number): Promise<void> {
     if (this.running.size === 0) return;
@@ -321,6 +377,18 @@ export class RunService {
           { profile: profile.name, source: "profile", query: profile.query, formats: profile.formats },
           { trigger: "timer", force: true, logger, runId },
         );
+        if (outcome.kind === "limited") {
+          // Enough runs of the profile are in flight already; one of them makes the snapshot.
+          await this.deps.store.releaseSlot(profile.name, slotName).catch(() => undefined);
+          logger.warn("Scheduled export not queued: a run limit is reached", {
+            profile: profile.name,
+            slot: slotName,
+            limit: outcome.limit,
+            reason: outcome.message,
+          });
+          outcomes.push({ profile: profile.name, runId: undefined, limited: outcome.message });
+          continue;
+        }
         if (outcome.kind !== "accepted")
           throw new Error(`profile ${profile.name} was not queued (${outcome.kind})`);
         outcomes.push({ profile: profile.name, runId });
@@ -395,6 +463,38 @@ export class RunService {
     } finally {
       await lock.release();
     }
+  }
+
+  /**
+   * The request's places under the run limits (runLimits.ts): an active-run slot of its profile
+   * and, for an ad-hoc export, one of the app's ad-hoc slots of the hour; or the refusal.
+   */
+  private async admit(
+    request: ResolvedExportRequest,
+    runId: string,
+    now: Date,
+    logger: Logger,
+  ): Promise<Admission | LimitRefusal> {
+    const active = await this.admissions.admitActive(request.profile, request.source, runId, now);
+    let outcome: Admission | LimitRefusal = active;
+    if (!isLimitRefusal(active) && request.source === "adhoc") {
+      let adhoc: Admission | LimitRefusal;
+      try {
+        adhoc = await this.admissions.admitAdhoc(runId, now);
+      } catch (error) {
+        await active.release().catch(() => undefined);
+        throw error;
+      }
+      if (isLimitRefusal(adhoc)) await active.release().catch(() => undefined);
+      outcome = isLimitRefusal(adhoc) ? adhoc : allAdmissions([active, adhoc]);
+    }
+    if (isLimitRefusal(outcome))
+      logger.warn("Export refused: a run limit is reached", {
+        profile: request.profile,
+        limit: outcome.limit,
+        retryAfterSeconds: outcome.retryAfterSeconds,
+      });
+    return outcome;
   }
 
   /** The ad-hoc publish-target rule (publishTarget.ts) for a request, whichever door it came through. */

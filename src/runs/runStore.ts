@@ -6,6 +6,7 @@ import { EXPORT_FORMATS } from "../export/layout.js";
 import type { ExportFailureReason } from "../export/errors.js";
 import { isRunId } from "../export/runId.js";
 import { querySpecSchema } from "../partnerCenter/query.js";
+import { decodeContinuationToken, encodeContinuationToken, listingScope } from "./continuationToken.js";
 
 export const RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -78,6 +79,19 @@ export const runRecordSchema = z.object({
 export type RunRecord = z.infer<typeof runRecordSchema>;
 export type RunFile = z.infer<typeof runFileSchema>;
 export type RunError = z.infer<typeof runErrorSchema>;
+
+export interface ListPageOptions {
+  readonly profile?: string;
+  readonly limit?: number;
+  /** From the previous page; opaque to callers. */
+  readonly continuationToken?: string;
+}
+
+export interface RunPage {
+  readonly runs: RunRecord[];
+  /** Present when more runs follow. */
+  readonly continuationToken?: string;
+}
 
 export type RunStoreErrorReason = "exists" | "missing" | "unreadable" | "contention";
 
@@ -192,19 +206,41 @@ export class RunStore {
 
   /** Newest runs first, of one profile or of all; at most MAX_LIST_LIMIT. */
   async list(options: { profile?: string; limit?: number } = {}): Promise<RunRecord[]> {
+    return (await this.listPage(options)).runs;
+  }
+
+  /**
+   * One page of runs, newest first, of one profile or of all; at most MAX_LIST_LIMIT. The token
+   * of the next page wraps the marker listing's own continuation marker (see continuationToken.ts);
+   * a token of another listing, or one changed since it was issued, throws
+   * InvalidContinuationTokenError before storage is read.
+   */
+  async listPage(options: ListPageOptions = {}): Promise<RunPage> {
     const limit = Math.max(1, Math.min(MAX_LIST_LIMIT, options.limit ?? 20));
+    const scope = listingScope(options.profile);
+    const marker =
+      options.continuationToken === undefined
+        ? undefined
+        : decodeContinuationToken(options.continuationToken, scope);
     const prefix = options.profile === undefined ? ALL_PREFIX : profilePrefix(options.profile);
+    const pages = this.container
+      .listBlobsFlat({ prefix })
+      .byPage({ maxPageSize: limit, ...(marker !== undefined ? { continuationToken: marker } : {}) });
+    // One page of the marker listing per call: the next call starts where the service stopped.
+    const first = await pages.next();
+    const page = first.done === true ? undefined : first.value;
     const ids: string[] = [];
-    // One page of the marker listing is all a bounded listing needs.
-    for await (const page of this.container.listBlobsFlat({ prefix }).byPage({ maxPageSize: limit })) {
-      for (const blob of page.segment.blobItems) {
-        const runId = blob.name.slice(prefix.length + 14);
-        if (isRunId(runId)) ids.push(runId);
-      }
-      break;
+    for (const blob of page?.segment.blobItems ?? []) {
+      if (!blob.name.startsWith(prefix)) continue;
+      const runId = blob.name.slice(prefix.length + 14);
+      if (isRunId(runId)) ids.push(runId);
     }
     const records = await Promise.all(ids.slice(0, limit).map((id) => this.get(id)));
-    return records.filter((r): r is RunRecord => r !== undefined);
+    const next = page?.continuationToken;
+    return {
+      runs: records.filter((r): r is RunRecord => r !== undefined),
+      ...(next ? { continuationToken: encodeContinuationToken(scope, next) } : {}),
+    };
   }
 
   /** The newest run of the profile that is still queued or running, if any. */
