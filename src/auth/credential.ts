@@ -8,7 +8,7 @@ import type {
 import { KeyVaultCachePlugin } from "./cachePlugin.js";
 import { clientTypeMismatch, toAuthError } from "./classify.js";
 import { runOperation, throwIfAborted, tokenRequestWasBlocked, type OperationContext } from "./context.js";
-import { AuthError, ConsentRequiredError } from "./errors.js";
+import { LOGIN_COMMAND, AuthError, ConsentRequiredError } from "./errors.js";
 import { TokenCacheStore } from "./keyVaultStore.js";
 import { TokenCacheLock, type HeldLock } from "./lock.js";
 import { createConfidentialApp, createPublicApp, createRuntime, type AuthRuntime } from "./msalApps.js";
@@ -172,7 +172,7 @@ async function singleAccount(
   if (account === undefined) throw ConsentRequiredError.noStoredSignIn(secretName);
   if (accounts.length > 1) {
     throw new ConsentRequiredError(
-      `Consent is needed: the token cache in Key Vault secret '${secretName}' holds ${accounts.length} accounts, expected one. Run: referrals-export auth login --device-code`,
+      `Consent is needed: the token cache in Key Vault secret '${secretName}' holds ${accounts.length} accounts, expected one. Run: ${LOGIN_COMMAND}`,
     );
   }
   return account;

@@ -1,5 +1,7 @@
 /** The command an admin runs to (re)consent; every consent message names it. */
-export const LOGIN_COMMAND = "referrals-export auth login --device-code";
+/** What restores consent: through the app (confidential client); device code where no browser can reach the app. */
+export const LOGIN_COMMAND =
+  "referrals-export remote consent (headless: referrals-export auth login --device-code)";
 
 export type AuthErrorReason =
   | "consent_required"

@@ -42,6 +42,7 @@ export async function authLogin(options: AuthOptions, mode: LoginMode, io: CliIo
       });
     }
     io.out(`Signed in as ${outcome.username} (tenant ${outcome.tenantId}).`);
+    if (outcome.clientType === "public") io.err(`Note: ${PUBLIC_CLIENT_TRADE_OFF}`);
     io.out(
       `Token cache stored in Key Vault secret '${options.tokenCacheSecretName}'${outcome.secretVersion ? ` (version ${outcome.secretVersion})` : ""}; ` +
         `refreshes will use the ${outcome.clientType} client.`,
@@ -50,6 +51,20 @@ export async function authLogin(options: AuthOptions, mode: LoginMode, io: CliIo
   } catch (error) {
     return reportFailure(error, io, "auth login");
   }
+}
+
+/** What a public-client consent means for whoever can read the Key Vault secret. */
+export const PUBLIC_CLIENT_TRADE_OFF =
+  "this consent was made as a public client, so its refresh token in Key Vault can be redeemed with the client id alone, from anywhere, by anyone who can read that secret. Where the app's API is reachable, consent through the app instead: referrals-export remote consent";
+
+/** How the stored sign-in was made, and what that means for its refresh token. */
+export function describeConsent(flow: string, clientType: string): string {
+  if (flow === "app-auth-code")
+    return "browser sign-in through the app (confidential client: the refresh token works only with the app's credential)";
+  const how = flow === "device-code" ? "device code" : "browser sign-in on this machine";
+  if (clientType === "public")
+    return `${how} (public client: ${PUBLIC_CLIENT_TRADE_OFF.replace(/^this consent was made as a public client, so /, "")})`;
+  return `${how} (confidential client: the refresh token works only with the app's secret or certificate)`;
 }
 
 /**
@@ -79,7 +94,7 @@ export async function authStatus(
     if (report.stored) {
       io.out(`Account:        ${report.account ?? "(unknown)"}`);
       if (report.consentFlow !== undefined)
-        io.out(`Consented with: ${report.consentFlow} (${report.clientType ?? "confidential"} client)`);
+        io.out(`Consented with: ${describeConsent(report.consentFlow, report.clientType ?? "confidential")}`);
       io.out(
         `Last refreshed: ${report.lastRefreshed?.toISOString() ?? "(unknown)"}${report.secretVersion ? ` (version ${report.secretVersion})` : ""}`,
       );

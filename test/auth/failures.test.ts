@@ -78,7 +78,7 @@ describe("failures against the simulator", () => {
       expect(error).toBeInstanceOf(ConsentRequiredError);
       expect(error).toMatchObject({ reason: "consent_required", aadsts });
       expect((error as Error).message).toBe(
-        `Consent is needed: the stored Partner Center sign-in is no longer valid (AADSTS${aadsts}). Run: referrals-export auth login --device-code`,
+        `Consent is needed: the stored Partner Center sign-in is no longer valid (AADSTS${aadsts}). Run: referrals-export remote consent (headless: referrals-export auth login --device-code)`,
       );
       // Nothing was written: the stored cache stays as it was.
       expect(fx.vault.current(fx.tokenCacheSecretName)?.version).toBe(before);

@@ -186,7 +186,10 @@ beforeAll(async () => {
   expect(existsSync(join(built.dist, "app", "app.js")), "the product was built").toBe(true);
   await writeFile(join(buildDir, "child.js"), CHILD);
 
-  fixture = await startExportFixture({ rows: 400, env: { EXPORT_PAGE_SIZE: "100" } });
+  fixture = await startExportFixture({
+    rows: 400,
+    env: { EXPORT_PAGE_SIZE: "100", MAX_ADHOC_RUNS_PER_HOUR: "1000" },
+  });
   const id = `${process.pid}-${Date.now().toString(36)}`;
   names = {
     runsContainer: `runs-kill-${id}`,
