@@ -7,6 +7,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync, realpathSync } from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { pathToFileURL } from "node:url";
@@ -152,6 +154,22 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
 
     const server = await serveHttp(definitions, options.port ?? DEFAULT_DEV_PORT, logger, sink);
     cleanups.push(() => server.close());
+    if (apiCallers && simulator && env.LOCAL_CA_CERT_FILE) {
+      const file = await writeCallerEnv(dirname(env.LOCAL_CA_CERT_FILE), {
+        REFERRALS_EXPORT_API_URL: server.url,
+        API_CLIENT_ID: env.API_CLIENT_ID ?? LOCAL_API_CLIENT_ID,
+        AZURE_TENANT_ID: LOCAL_TENANT_ID,
+        AZURE_AUTHORITY_HOST: simulator.url,
+        AZURE_CLIENT_ID: apiCallers.admin.clientId,
+        AZURE_CLIENT_SECRET: apiCallers.admin.clientSecret,
+        NODE_EXTRA_CA_CERTS: env.LOCAL_CA_CERT_FILE,
+      });
+      cleanups.push(() => rm(file, { force: true }));
+      logger.info("API callers sign in to the simulated Entra ID", {
+        callerSettings: file,
+        try: `set -a; . ${file}; set +a; npm run cli -- remote runs`,
+      });
+    }
 
     const loops: Promise<void>[] = [];
     if (options.worker !== false) {
@@ -206,6 +224,19 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
     await cleanup();
     throw error;
   }
+}
+
+/**
+ * Writes the simulated admin caller's settings (a client secret of this run's simulator only) to a
+ * file only this user can read, for `remote` commands against the dev host; the log names the file.
+ */
+async function writeCallerEnv(dir: string, values: Record<string, string>): Promise<string> {
+  const file = join(dir, `api-caller-${process.pid}.env`);
+  const text = Object.entries(values)
+    .map(([k, v]) => `${k}='${v.replace(/'/g, "'\\''")}'`)
+    .join("\n");
+  await writeFile(file, `${text}\n`, { mode: 0o600 });
+  return file;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import { authOptionsFromSettings } from "../../src/app/authOptions.js";
 import { createApp } from "../../src/app/app.js";
 import { fixtureCredential, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 import { authHeaders, simulatorApiToken, testApiTokens } from "../support/apiTokens.js";
+import { cli } from "../cli/cliHarness.js";
 
 /** A caller with every role: these tests are about the host, not who may call it. */
 let AUTH = await authHeaders();
@@ -220,6 +222,7 @@ describe("dev host on loopback", () => {
 
 describe("npm run dev defaults", () => {
   it("starts its own Azurite and HTTPS simulator when the settings name neither, and exports end to end", async () => {
+    const devLogs: string[] = [];
     dev = await startDevHost({
       env: { EXPORT_PROFILES: JSON.stringify([{ name: "everything", formats: ["csv"] }]) },
       port: 0,
@@ -228,7 +231,7 @@ describe("npm run dev defaults", () => {
       maxPollingIntervalMs: 200,
       // One local CA per test process: CAs of different folders share a subject name.
       tlsDir: TEST_TLS_DIR,
-      logSink: () => undefined,
+      logSink: (line) => devLogs.push(line),
     });
     expect(dev.simulatorUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     // Callers are checked against the simulated Entra ID: a token of the test tenant is refused.
@@ -241,6 +244,25 @@ describe("npm run dev defaults", () => {
     expect(run).toMatchObject({ status: "succeeded", rowCount: 400 });
     const adhoc = await postExport(dev, { filter: "status eq 'Won'", formats: ["json"] });
     const adhocRun = await waitForRun(dev, adhoc.headers.get("location")!);
+
+    // The settings for `remote` commands: a file only this user reads; the log names it, not the secret.
+    const file = /"callerSettings":"([^"]+)"/.exec(devLogs.join("\n"))?.[1];
+    expect(file).toBeTruthy();
+    expect(statSync(file!).mode & 0o777).toBe(0o600);
+    const values = Object.fromEntries(
+      readFileSync(file!, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 2, -1)]),
+    );
+    expect(values.REFERRALS_EXPORT_API_URL).toBe(dev.url);
+    expect(devLogs.join("\n")).not.toContain(values.AZURE_CLIENT_SECRET!);
+    for (const name of ["AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST"])
+      vi.stubEnv(name, values[name] ?? "");
+    const listed = await cli(["remote", "runs", "--profile", "everything"], values);
+    expect(listed.err).toBe("");
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain(run.runId);
     expect(adhocRun.status).toBe("succeeded");
     expect(adhocRun.rowCount).toBeLessThan(400);
   });
