@@ -193,11 +193,6 @@ const envSchema = z.object({
     )
     .optional(),
   CONSENT_REDIRECT_URI: httpsUrl("CONSENT_REDIRECT_URI").optional(),
-  // Set by App Service to the app's default host name.
-  WEBSITE_HOSTNAME: z
-    .string()
-    .regex(/^[A-Za-z0-9.-]{1,253}$/, "WEBSITE_HOSTNAME must be a host name")
-    .optional(),
   MAX_ACTIVE_RUNS_PER_PROFILE: intIn("MAX_ACTIVE_RUNS_PER_PROFILE", 1, 100).default(3),
   MAX_ADHOC_RUNS_PER_HOUR: intIn("MAX_ADHOC_RUNS_PER_HOUR", 0, 1000).default(12),
   LOCAL_MODE: bool("LOCAL_MODE").default(false),
@@ -293,9 +288,14 @@ export function loadSettings(env: Env = process.env): Settings {
       }
     : undefined;
 
+  // App Service sets WEBSITE_HOSTNAME to the app's default host name (Core Tools to localhost:port,
+  // which local mode does not use: the dev host answers consent on the address it was called at).
+  const hostName = env.WEBSITE_HOSTNAME;
   const consentRedirectUri =
     e.CONSENT_REDIRECT_URI ??
-    (e.WEBSITE_HOSTNAME ? `https://${e.WEBSITE_HOSTNAME.toLowerCase()}/api/consent/callback` : undefined);
+    (!localMode && hostName && /^[A-Za-z0-9.-]{1,253}$/.test(hostName)
+      ? `https://${hostName.toLowerCase()}/api/consent/callback`
+      : undefined);
 
   if (problems.length > 0 || !storage) throw new SettingsError(problems);
 

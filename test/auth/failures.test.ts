@@ -96,7 +96,7 @@ describe("failures against the simulator", () => {
       .getToken(PARTNER_CENTER_SCOPE)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConsentRequiredError);
-    expect((error as Error).message).toContain("Run: referrals-export auth login");
+    expect((error as Error).message).toContain("Run: referrals-export remote consent");
     const io = captureIo();
     expect(await authStatus(options, io)).toBe(3);
     expect(io.lines.join("\n")).toContain("(not stored)");
