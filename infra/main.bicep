@@ -8,6 +8,8 @@
 // - Log Analytics + workspace-based Application Insights with local authentication off.
 // - Least-privilege role assignments for the app identity and, optionally, the deploying user.
 // - Optional network isolation: VNet integration and private endpoints.
+// - The HTTP API accepts Microsoft Entra ID tokens for its own app registration (apiClientId),
+//   which the azd preprovision hook creates: a Bicep template cannot create app registrations.
 //
 // Deploy with `azd up` (see azure.yaml and docs/deployment.md) or
 // `az deployment sub create --location <region> --parameters infra/main.bicepparam`.
@@ -91,6 +93,28 @@ param partnerCenterCertificateName string = 'partner-center-client-certificate'
 param tokenCacheSecretName string = 'partner-center-token-cache'
 
 // ---------------------------------------------------------------------------------------------
+// HTTP API access
+// ---------------------------------------------------------------------------------------------
+
+@description('Application (client) id of the HTTP API\'s app registration: callers send a Microsoft Entra access token issued for it, with an Exports.Read, Exports.Run or Exports.Admin app role. The preprovision hook creates the registration and sets API_CLIENT_ID in the azd environment. Empty: the API refuses every call.')
+@maxLength(36)
+param apiClientId string = ''
+
+@description('Application id URI the API also accepts as token audience (api://...); empty for the default, api://<apiClientId>. Tokens whose audience is the client id itself are always accepted.')
+@maxLength(200)
+param apiAudience string = ''
+
+@description('Runs of one profile (or of the ad-hoc exports) that may be queued or running at once; further requests are refused with 429.')
+@minValue(1)
+@maxValue(100)
+param maxActiveRunsPerProfile int = 3
+
+@description('Ad-hoc runs (POST /api/exports without a profile: the query comes from the request) the app accepts in any rolling hour; 0 refuses them all.')
+@minValue(0)
+@maxValue(1000)
+param maxAdhocRunsPerHour int = 12
+
+// ---------------------------------------------------------------------------------------------
 // Exports
 // ---------------------------------------------------------------------------------------------
 
@@ -107,7 +131,7 @@ param exportProfiles string = '[{"name":"all-referrals","formats":["csv","json"]
 @minLength(11)
 param exportSchedule string = '0 0 2 * * *'
 
-@description('Lifetime in minutes of the read links (user delegation SAS, read-only, one blob each) that GET /api/exports/{runId}?readLinks=true signs for a succeeded run; 0 turns the option off. Anyone holding a function key can then hand out read access to export files, so it is off by default.')
+@description('Lifetime in minutes of the read links (user delegation SAS, read-only, one blob each) that GET /api/exports/{runId}?readLinks=true signs for a succeeded run; 0 turns the option off. Every caller with the Exports.Read app role can then hand out read access to export files, beyond their own Azure storage roles, so it is off by default.')
 @minValue(0)
 @maxValue(1440)
 param httpReadLinkMinutes int = 0
@@ -356,6 +380,10 @@ module functionApp 'modules/functionapp.bicep' = {
       EXPORT_PROFILES: exportProfiles
       EXPORT_SCHEDULE: exportSchedule
       HTTP_READ_LINK_MINUTES: httpReadLinkMinutes
+      API_CLIENT_ID: apiClientId
+      API_AUDIENCE: apiAudience
+      MAX_ACTIVE_RUNS_PER_PROFILE: maxActiveRunsPerProfile
+      MAX_ADHOC_RUNS_PER_HOUR: maxAdhocRunsPerHour
     }
   }
   // The host reaches its storage on first start: let the role assignments exist first.
@@ -426,6 +454,12 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 
 @description('Base URL of the function app (the HTTP API is under /api).')
 output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+
+@description('Base URL of the HTTP API for `referrals-export remote` commands (the CLI setting of the same name).')
+output REFERRALS_EXPORT_API_URL string = 'https://${functionApp.outputs.defaultHostName}'
+
+@description('Scope a caller asks Microsoft Entra ID for to call the HTTP API (`az account get-access-token --scope`, `referrals-export remote --scope`); empty while apiClientId is.')
+output API_SCOPE string = empty(apiClientId) ? '' : '${empty(apiAudience) ? 'api://${apiClientId}' : apiAudience}/.default'
 
 @description('Name of the storage account.')
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name

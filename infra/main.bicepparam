@@ -14,6 +14,9 @@ param principalType = readEnvironmentVariable('AZURE_PRINCIPAL_TYPE', 'User')
 // Set by you: `azd env set PARTNER_CENTER_CLIENT_ID <application (client) id>`.
 param partnerCenterClientId = readEnvironmentVariable('PARTNER_CENTER_CLIENT_ID', '')
 
+// Set by the preprovision hook (scripts/hooks/preprovision.mjs): the HTTP API's app registration.
+param apiClientId = readEnvironmentVariable('API_CLIENT_ID', '')
+
 // Optional: `azd env set NAME value` to change them.
 param partnerCenterCloud = readEnvironmentVariable('PARTNER_CENTER_CLOUD', 'global')
 param partnerCenterCredential = readEnvironmentVariable('PARTNER_CENTER_CREDENTIAL', 'managed-identity')
@@ -24,6 +27,9 @@ param exportProfiles = readEnvironmentVariable(
 )
 param exportSchedule = readEnvironmentVariable('EXPORT_SCHEDULE', '0 0 2 * * *')
 param httpReadLinkMinutes = int(readEnvironmentVariable('HTTP_READ_LINK_MINUTES', '0'))
+param apiAudience = readEnvironmentVariable('API_AUDIENCE', '')
+param maxActiveRunsPerProfile = int(readEnvironmentVariable('MAX_ACTIVE_RUNS_PER_PROFILE', '3'))
+param maxAdhocRunsPerHour = int(readEnvironmentVariable('MAX_ADHOC_RUNS_PER_HOUR', '12'))
 param enableNetworkIsolation = bool(readEnvironmentVariable('ENABLE_NETWORK_ISOLATION', 'false'))
 
 // Optional: where alerts are e-mailed, `azd env set ALERT_EMAIL admin@contoso.com`; empty for none.

@@ -121,7 +121,7 @@ resource consentAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: 'referrals-export: Partner Center consent required'
-    description: 'The stored Partner Center sign-in can no longer be used, so exports fail until an admin consents again. Fix: run `referrals-export auth login --device-code` as a Partner Center admin (docs/deployment.md, step 4).'
+    description: 'The stored Partner Center sign-in can no longer be used, so exports fail until an admin consents again. Fix: an Exports.Admin runs referrals-export remote consent (headless: referrals-export auth login --device-code) and signs in as a Partner Center admin (docs/deployment.md, step 4).'
     severity: 1
     enabled: true
     scopes: [
@@ -150,7 +150,7 @@ resource consentAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
         actionGroup.id
       ]
       customProperties: {
-        fix: 'referrals-export auth login --device-code'
+        fix: 'referrals-export remote consent (headless: referrals-export auth login --device-code)'
       }
     }
   }

@@ -76,6 +76,18 @@ param productSettings {
   @minValue(0)
   @maxValue(1440)
   HTTP_READ_LINK_MINUTES: int
+  @description('Application (client) id of the HTTP API\'s app registration; empty: the API refuses every call.')
+  API_CLIENT_ID: string
+  @description('Extra accepted token audience (application id URI); empty for none, and then no app setting.')
+  API_AUDIENCE: string
+  @description('Runs of one profile that may be queued or running at once.')
+  @minValue(1)
+  @maxValue(100)
+  MAX_ACTIVE_RUNS_PER_PROFILE: int
+  @description('Ad-hoc runs accepted in any rolling hour.')
+  @minValue(0)
+  @maxValue(1000)
+  MAX_ADHOC_RUNS_PER_HOUR: int
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' existing = {
@@ -142,7 +154,7 @@ resource functionApp 'Microsoft.Web/sites@2025-03-01' = {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
-      appSettings: [
+      appSettings: concat([
         // Host storage, identity-based. __accountName is the documented form; the explicit
         // service URIs make the endpoints right in sovereign clouds too (they win over
         // __accountName and equal what it yields in the public cloud).
@@ -238,7 +250,26 @@ resource functionApp 'Microsoft.Web/sites@2025-03-01' = {
           name: 'HTTP_READ_LINK_MINUTES'
           value: string(productSettings.HTTP_READ_LINK_MINUTES)
         }
-      ]
+        // Who may call the HTTP API: bearer tokens issued for this app registration (the app checks
+        // them itself; the function keys grant nothing).
+        {
+          name: 'API_CLIENT_ID'
+          value: productSettings.API_CLIENT_ID
+        }
+        {
+          name: 'MAX_ACTIVE_RUNS_PER_PROFILE'
+          value: string(productSettings.MAX_ACTIVE_RUNS_PER_PROFILE)
+        }
+        {
+          name: 'MAX_ADHOC_RUNS_PER_HOUR'
+          value: string(productSettings.MAX_ADHOC_RUNS_PER_HOUR)
+        }
+      ], empty(productSettings.API_AUDIENCE) ? [] : [
+        {
+          name: 'API_AUDIENCE'
+          value: productSettings.API_AUDIENCE
+        }
+      ])
     }
   }
 }

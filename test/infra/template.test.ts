@@ -195,6 +195,25 @@ describe("template shape", () => {
       minValue: 0,
       maxValue: 1440,
     });
+    // The HTTP API's app registration: set by the preprovision hook, so empty by default.
+    expect(p.apiClientId).toMatchObject({ type: "string", defaultValue: "", maxLength: 36 });
+    expect(p.apiAudience).toMatchObject({ type: "string", defaultValue: "" });
+    // Run limits, with the app's own defaults and ranges.
+    expect(p.maxActiveRunsPerProfile).toMatchObject({
+      type: "int",
+      defaultValue: 3,
+      minValue: 1,
+      maxValue: 100,
+    });
+    expect(p.maxAdhocRunsPerHour).toMatchObject({
+      type: "int",
+      defaultValue: 12,
+      minValue: 0,
+      maxValue: 1000,
+    });
+    // Read links now reach whoever holds Exports.Read, not a function key.
+    expect(p.httpReadLinkMinutes?.metadata?.description).toMatch(/Exports\.Read/);
+    expect(p.httpReadLinkMinutes?.metadata?.description).not.toMatch(/function key/);
     expect(p.principalId?.defaultValue).toBe("");
     expect(p.principalType).toMatchObject({
       defaultValue: "User",
@@ -240,6 +259,10 @@ describe("template shape", () => {
     expect(reads.get("principalId")?.variable).toBe("AZURE_PRINCIPAL_ID");
     expect(reads.get("partnerCenterClientId")?.variable).toBe("PARTNER_CENTER_CLIENT_ID");
     expect(reads.get("httpReadLinkMinutes")?.variable).toBe("HTTP_READ_LINK_MINUTES");
+    expect(reads.get("apiClientId")?.variable).toBe("API_CLIENT_ID");
+    expect(reads.get("apiAudience")?.variable).toBe("API_AUDIENCE");
+    expect(reads.get("maxActiveRunsPerProfile")?.variable).toBe("MAX_ACTIVE_RUNS_PER_PROFILE");
+    expect(reads.get("maxAdhocRunsPerHour")?.variable).toBe("MAX_ADHOC_RUNS_PER_HOUR");
     // A fallback never differs from the template's own default (no second source of truth).
     for (const [name, { fallback }] of reads) {
       const declared = template.parameters?.[name];
@@ -546,7 +569,21 @@ describe("function app", () => {
       EXPORT_SCHEDULE: "0 0 2 * * *",
       NODE_OPTIONS: EXPORTER_NODE_OPTIONS,
       HTTP_READ_LINK_MINUTES: "0",
+      // Empty until the preprovision hook has set API_CLIENT_ID: the API then refuses every call.
+      API_CLIENT_ID: "",
+      MAX_ACTIVE_RUNS_PER_PROFILE: "3",
+      MAX_ADHOC_RUNS_PER_HOUR: "12",
     });
+  });
+
+  it("tells the app which tokens its HTTP API accepts, and adds API_AUDIENCE only when it is set", () => {
+    const apiClientId = "77777777-7777-4777-8777-777777777777";
+    const settings = appSettings(deploy({ apiClientId }));
+    expect(settings.API_CLIENT_ID).toBe(apiClientId);
+    expect(settings).not.toHaveProperty("API_AUDIENCE");
+    expect(
+      appSettings(deploy({ apiClientId, apiAudience: "api://referrals.contoso.example" })),
+    ).toMatchObject({ API_CLIENT_ID: apiClientId, API_AUDIENCE: "api://referrals.contoso.example" });
   });
 
   it("passes every product parameter through to its app setting", () => {
@@ -562,6 +599,8 @@ describe("function app", () => {
         exportProfiles: '[{"name":"won","filter":"status eq \'Won\'"}]',
         exportSchedule: "0 30 3 * * 1",
         httpReadLinkMinutes: 60,
+        maxActiveRunsPerProfile: 1,
+        maxAdhocRunsPerHour: 0,
       }),
     );
     expect(settings).toMatchObject({
@@ -576,6 +615,8 @@ describe("function app", () => {
       EXPORT_PROFILES: '[{"name":"won","filter":"status eq \'Won\'"}]',
       EXPORT_SCHEDULE: "0 30 3 * * 1",
       HTTP_READ_LINK_MINUTES: "60",
+      MAX_ACTIVE_RUNS_PER_PROFILE: "1",
+      MAX_ADHOC_RUNS_PER_HOUR: "0",
     });
   });
 
@@ -841,7 +882,19 @@ describe("outputs", () => {
       MANAGED_IDENTITY_CLIENT_ID: runtime(identity, "clientId"),
       MANAGED_IDENTITY_PRINCIPAL_ID: runtime(identity, "principalId"),
       FEDERATED_CREDENTIAL_ISSUER: `https://login.microsoftonline.com/${TENANT_ID}/v2.0`,
+      // The `referrals-export remote` commands read the API's URL under this name.
+      REFERRALS_EXPORT_API_URL: `https://${runtime(site.id, "defaultHostName").toString()}`,
+      // No API registration yet: no scope to ask for.
+      API_SCOPE: "",
     });
+  });
+
+  it("names the scope callers ask for: api://<client id>/.default, or the configured audience's", () => {
+    const apiClientId = "77777777-7777-4777-8777-777777777777";
+    expect(deploy({ apiClientId }).outputs.API_SCOPE).toBe(`api://${apiClientId}/.default`);
+    expect(deploy({ apiClientId, apiAudience: "api://referrals.contoso.example" }).outputs.API_SCOPE).toBe(
+      "api://referrals.contoso.example/.default",
+    );
   });
 });
 
@@ -857,25 +910,44 @@ describe("azure.yaml", () => {
     expect(at(single(deploy(), "Microsoft.Web/sites").body, "tags", "azd-service-name")).toBe("api");
   });
 
-  it("prints the consent command after provisioning, using only values azd has", () => {
+  it("runs hook scripts that read only what azd has: its own variables, the azd environment and the Bicep outputs", () => {
     const yaml = text();
     const hooks = yaml.slice(yaml.indexOf("\nhooks:"));
-    expect(hooks).toMatch(/^ {2}postprovision:$/m);
-    expect(hooks.match(/npx referrals-export auth login --device-code/g)).toHaveLength(2); // posix and windows
-    const used = new Set<string>();
-    for (const m of hooks.matchAll(/\$(?:env:)?\{?([A-Z][A-Z0-9_]+)/g)) used.add(m[1]!);
+    const scripts = [
+      ...new Set([...hooks.matchAll(/run: node (scripts\/hooks\/\S+\.mjs)$/gm)].map((m) => m[1]!)),
+    ];
+    expect(scripts.sort()).toEqual(["scripts/hooks/postprovision.mjs", "scripts/hooks/preprovision.mjs"]);
+    const read = (file: string): Set<string> => {
+      const source = readFileSync(join(root, file), "utf8");
+      return new Set(
+        [...source.matchAll(/(?:setting\(|process\.env\.)"?([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!),
+      );
+    };
     const outputs = Object.keys(template.outputs ?? {});
-    // Everything else comes from Bicep outputs, which azd stores under the same names.
-    expect([...used].filter((name) => !outputs.includes(name)).sort()).toEqual(["AZURE_ENV_NAME"]);
+    // Set by azd itself, or in the azd environment by you or the preprovision hook; every other
+    // name is a Bicep output, which azd stores under the same name.
+    const azdVariables = ["AZURE_ENV_NAME", "AZURE_SUBSCRIPTION_ID", "AZURE_PRINCIPAL_ID"];
+    expect([...read("scripts/hooks/preprovision.mjs")].sort()).toEqual(
+      [...azdVariables, "PARTNER_CENTER_CLIENT_ID", "API_CLIENT_ID"].sort(),
+    );
+    const post = read("scripts/hooks/postprovision.mjs");
+    expect(
+      [...post].filter((name) => !outputs.includes(name) && !azdVariables.includes(name)).sort(),
+    ).toEqual(["API_AUDIENCE", "API_CLIENT_ID"]);
     for (const name of [
+      "FUNCTION_APP_URL",
+      "API_SCOPE",
       "KEY_VAULT_URL",
       "TOKEN_CACHE_SECRET_NAME",
       "AZURE_TENANT_ID",
       "PARTNER_CENTER_CLIENT_ID",
       "PARTNER_CENTER_CLOUD",
       "EXPORT_STORAGE_ACCOUNT_URL",
+      "FEDERATED_CREDENTIAL_ISSUER",
+      "MANAGED_IDENTITY_PRINCIPAL_ID",
     ]) {
-      expect(used, name).toContain(name);
+      expect(outputs, name).toContain(name);
+      expect(post, name).toContain(name);
     }
   });
 });
