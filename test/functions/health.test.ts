@@ -211,7 +211,9 @@ describe("GET /api/health and the stored consent (simulated Entra ID and Key Vau
 
     const none = await health(dev);
     expect(none.status).toBe(503);
-    expect(none.body.reasons).toEqual(["consent_required: run referrals-export remote consent (headless: referrals-export auth login --device-code)"]);
+    expect(none.body.reasons).toEqual([
+      "consent_required: run referrals-export remote consent (headless: referrals-export auth login --device-code)",
+    ]);
     expect(none.body.consent).toMatchObject({
       state: "consent_required",
       account: "",
@@ -240,7 +242,9 @@ describe("GET /api/health and the stored consent (simulated Entra ID and Key Vau
     const revoked = await health(dev);
     expect(revoked.status).toBe(503);
     expect(revoked.body.consent).toMatchObject({ state: "consent_required", account: LOCAL_USER.username });
-    expect(revoked.body.reasons).toEqual(["consent_required: run referrals-export remote consent (headless: referrals-export auth login --device-code)"]);
+    expect(revoked.body.reasons).toEqual([
+      "consent_required: run referrals-export remote consent (headless: referrals-export auth login --device-code)",
+    ]);
 
     const text = JSON.stringify([none.body, signedIn.body, revoked.body]);
     for (const token of cloud.registry.issuedTokenStrings()) expect(text).not.toContain(token);
