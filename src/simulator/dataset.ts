@@ -62,9 +62,10 @@ export const MAX_DATASET_SIZE = 2 ** 30;
 const ID_BASE = 1_000_000_000;
 
 // ---------------------------------------------------------------------------------------------
-// Hashing and random numbers: every row is a pure function of (seed, index).
+// Hashing and random numbers: every row is a pure function of (seed, index). The other datasets'
+// generators (datasets/) share these helpers and the vocabulary below.
 
-function mix32(value: number): number {
+export function mix32(value: number): number {
   let a = value | 0;
   a = Math.imul(a ^ (a >>> 16), 0x85ebca6b);
   a = Math.imul(a ^ (a >>> 13), 0xc2b2ae35);
@@ -72,7 +73,7 @@ function mix32(value: number): number {
 }
 
 /** A row's random stream (mulberry32), seeded from (seed, index). */
-function rowRandom(seedHash: number, index: number): () => number {
+export function rowRandom(seedHash: number, index: number): () => number {
   let state = mix32(seedHash ^ mix32(index + 0x632be5ab));
   return () => {
     state = (state + 0x6d2b79f5) | 0;
@@ -102,9 +103,9 @@ function idPermutation(seedHash: number): { forward(n: number): number; inverse(
   };
 }
 
-type Weighted<T> = readonly (readonly [T, number])[];
+export type Weighted<T> = readonly (readonly [T, number])[];
 
-function chooser<T>(table: Weighted<T>): (r: number) => T {
+export function chooser<T>(table: Weighted<T>): (r: number) => T {
   const total = table.reduce((sum, [, w]) => sum + w, 0);
   const cumulative = table.map(
     ([value], i) => [value, table.slice(0, i + 1).reduce((s, [, w]) => s + w, 0) / total] as const,
@@ -115,7 +116,7 @@ function chooser<T>(table: Weighted<T>): (r: number) => T {
   };
 }
 
-function pickFrom<T>(items: readonly T[], r: number): T {
+export function pickFrom<T>(items: readonly T[], r: number): T {
   return items[Math.min(items.length - 1, Math.floor(r * items.length))] as T;
 }
 
@@ -134,7 +135,7 @@ const chooseStatus = chooser<string>([
   ["Skipped", 6],
 ]);
 
-const chooseMarket = chooser<string>([
+export const chooseMarket = chooser<string>([
   ["US", 30],
   ["GB", 8],
   ["DE", 8],
@@ -165,7 +166,7 @@ const chooseOrgSize = chooser<string>([
   ["morethan1000employees", 20],
 ]);
 
-const NAME_STEMS = [
+export const NAME_STEMS = [
   "Contoso",
   "Fabrikam",
   "Northwind Traders",
@@ -344,7 +345,7 @@ const dayText = new Map<number, string>();
 const timeText: string[] = [];
 
 /** Formats `YYYY-MM-DDTHH:mm:ss` from cached halves: row generation is the hot path of paging. */
-function formatDate(epochSeconds: number): string {
+export function formatDate(epochSeconds: number): string {
   const day = Math.floor(epochSeconds / DAY);
   let date = dayText.get(day);
   if (date === undefined) {
@@ -360,12 +361,12 @@ function formatDate(epochSeconds: number): string {
   return date + time;
 }
 
-function defaultEnd(): number {
+export function defaultEnd(): number {
   const now = new Date();
   return Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) / 1000;
 }
 
-function toEpochSeconds(end: Date | string): number {
+export function toEpochSeconds(end: Date | string): number {
   const ms = typeof end === "string" ? Date.parse(end) : end.getTime();
   if (Number.isNaN(ms)) throw new Error(`dataset end is not a date: ${String(end)}`);
   return Math.floor(ms / 1000);
@@ -373,13 +374,13 @@ function toEpochSeconds(end: Date | string): number {
 
 // ---------------------------------------------------------------------------------------------
 
-function customerName(market: string, rnd: () => number): string {
+export function customerName(market: string, rnd: () => number): string {
   if (rnd() < AWKWARD_RATE) return pickFrom(AWKWARD_NAMES, rnd());
   const suffixes = SUFFIX_BY_MARKET[market] ?? DEFAULT_SUFFIXES;
   return `${pickFrom(NAME_STEMS, rnd())}${pickFrom(NAME_QUALIFIERS, rnd())}${pickFrom(suffixes, rnd())}`;
 }
 
-function checkIndex(index: number, size: number): void {
+export function checkIndex(index: number, size: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= size) {
     throw new RangeError(`row index ${index} outside 0..${size - 1}`);
   }

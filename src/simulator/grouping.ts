@@ -1,19 +1,35 @@
-import { isDateField, type AggregationLevel, type ReferralField } from "../partnerCenter/fields.js";
-import type { Referral } from "./dataset.js";
+import { datasetField, isDateType, type DatasetDefinition } from "../partnerCenter/datasets/index.js";
+import { isDateField, type AggregationLevel } from "../partnerCenter/fields.js";
 import { comparableDate } from "./filterEval.js";
+import { readField, type SimRow } from "./rowTable.js";
 
 export type GroupKey = string | null;
-/** One group: the groupby keys in groupby order, then the count field. */
-export type GroupRow = Readonly<Record<string, string | number | null>>;
+export type GroupValue = string | number | boolean | null;
+/** One group: the groupby keys in groupby order, then the count field or the measures. */
+export type GroupRow = Readonly<Record<string, GroupValue>>;
+
+/** Sums that grouped rows carry beside their keys, for datasets that document measures. */
+export interface GroupMeasures {
+  /** In the order grouped rows list them. */
+  readonly fields: readonly string[];
+  /** What one row adds to a measure. */
+  contribution(row: SimRow, measure: string): number;
+  /** How a grouped row writes a measure's total (some endpoints send counts as strings). */
+  write(measure: string, total: number): string | number;
+}
 
 export interface GroupingOptions {
-  readonly groupby: readonly ReferralField[];
+  readonly groupby: readonly string[];
   /** Applies to every date field in groupby; without it dates are grouped by day. */
   readonly aggregationLevel?: AggregationLevel;
   /** Partner Center does not document the count's name; default `referralCount`. */
   readonly countField?: string;
   /** Send the count as a string, as some analytics endpoints do. */
   readonly countAsString?: boolean;
+  /** Whose field types and aliases apply; referrals' when absent. */
+  readonly dataset?: DatasetDefinition;
+  /** Grouped rows carry these sums instead of a count. */
+  readonly measures?: GroupMeasures;
 }
 
 export const DEFAULT_COUNT_FIELD = "referralCount";
@@ -43,55 +59,121 @@ function compareKeys(a: readonly GroupKey[], b: readonly GroupKey[]): number {
 }
 
 export interface Grouper {
-  add(row: Referral): void;
+  add(row: SimRow): void;
   /** Groups sorted by their keys (null first, then code-unit order), field by field. */
   result(): GroupRow[];
 }
 
-/** Counts rows per group as they stream past; memory grows with the number of groups only. */
+/** A group's key for sorting, and the value its grouped row shows. */
+type Extractor = (row: SimRow) => readonly [GroupKey, GroupValue];
+
+function sortKey(value: unknown): GroupKey {
+  if (value === null || value === undefined) return null;
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function extractors(options: GroupingOptions, level: AggregationLevel): Extractor[] {
+  const { dataset } = options;
+  if (dataset === undefined) {
+    // Referrals: every groupable field is text or a date, shown as its key.
+    return options.groupby.map((field) =>
+      isDateField(field)
+        ? (row: SimRow) => {
+            const key = bucketDate(row[field], level);
+            return [key, key] as const;
+          }
+        : (row: SimRow) => {
+            const key = sortKey(row[field]);
+            return [key, key] as const;
+          },
+    );
+  }
+  return options.groupby.map((field) => {
+    const known = datasetField(dataset, field);
+    const aliases = known?.aliases;
+    if (known !== undefined && isDateType(known.type)) {
+      return (row: SimRow) => {
+        const key = bucketDate(readField(row, field, aliases), level);
+        return [key, key] as const;
+      };
+    }
+    // Booleans and numbers keep their type in the grouped row.
+    return (row: SimRow) => {
+      const value = readField(row, field, aliases);
+      const shown: GroupValue =
+        typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+          ? value
+          : value === null || value === undefined
+            ? null
+            : JSON.stringify(value);
+      return [sortKey(value), shown] as const;
+    };
+  });
+}
+
+interface Group {
+  readonly keys: GroupKey[];
+  readonly values: GroupValue[];
+  count: number;
+  readonly sums: number[];
+}
+
+/** Counts rows (or sums measures) per group as they stream past; memory grows with the groups only. */
 export function createGrouper(options: GroupingOptions): Grouper {
+  const measures =
+    options.measures !== undefined && options.measures.fields.length > 0 ? options.measures : undefined;
   const countField = options.countField ?? DEFAULT_COUNT_FIELD;
-  if (countField === "" || options.groupby.some((f) => f === countField)) {
+  if (measures === undefined && (countField === "" || options.groupby.some((f) => f === countField))) {
     throw new Error(`count field '${countField}' must be non-empty and not a groupby field`);
   }
   const level = options.aggregationLevel ?? "day";
-  const extractors = options.groupby.map((field) =>
-    isDateField(field)
-      ? (row: Referral): GroupKey => bucketDate(row[field], level)
-      : (row: Referral): GroupKey => {
-          const value: unknown = row[field];
-          return value === null || value === undefined
-            ? null
-            : typeof value === "string"
-              ? value
-              : JSON.stringify(value);
-        },
-  );
-  const groups = new Map<string, { keys: GroupKey[]; count: number }>();
+  const extract = extractors(options, level);
+  const groups = new Map<string, Group>();
 
   return {
     add(row) {
-      const keys = extractors.map((extract) => extract(row));
+      const keys: GroupKey[] = [];
+      const values: GroupValue[] = [];
+      for (const extractor of extract) {
+        const [key, value] = extractor(row);
+        keys.push(key);
+        values.push(value);
+      }
       const id = JSON.stringify(keys);
-      const group = groups.get(id);
-      if (group) group.count++;
-      else groups.set(id, { keys, count: 1 });
+      let group = groups.get(id);
+      if (group === undefined) {
+        group = { keys, values, count: 0, sums: measures === undefined ? [] : measures.fields.map(() => 0) };
+        groups.set(id, group);
+      }
+      group.count++;
+      if (measures !== undefined) {
+        const { sums } = group;
+        measures.fields.forEach((field, i) => {
+          sums[i] = (sums[i] ?? 0) + measures.contribution(row, field);
+        });
+      }
     },
     result() {
       const sorted = [...groups.values()].sort((a, b) => compareKeys(a.keys, b.keys));
-      return sorted.map(({ keys, count }) => {
-        const row: Record<string, string | number | null> = {};
+      return sorted.map(({ values, count, sums }) => {
+        const row: Record<string, GroupValue> = {};
         options.groupby.forEach((field, i) => {
-          row[field] = keys[i] ?? null;
+          row[field] = values[i] ?? null;
         });
-        row[countField] = options.countAsString === true ? String(count) : count;
+        if (measures === undefined) {
+          row[countField] = options.countAsString === true ? String(count) : count;
+        } else {
+          measures.fields.forEach((field, i) => {
+            row[field] = measures.write(field, sums[i] ?? 0);
+          });
+        }
         return row;
       });
     },
   };
 }
 
-export function groupRows(rows: Iterable<Referral>, options: GroupingOptions): GroupRow[] {
+export function groupRows(rows: Iterable<SimRow>, options: GroupingOptions): GroupRow[] {
   const grouper = createGrouper(options);
   for (const row of rows) grouper.add(row);
   return grouper.result();
