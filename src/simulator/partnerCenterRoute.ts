@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import type { FilterNode } from "../partnerCenter/filterAst.js";
+import { DATASETS, type DatasetDefinition, type DatasetId } from "../partnerCenter/datasets/index.js";
 import {
   QueryValidationError,
   parseFilter,
@@ -9,9 +9,25 @@ import {
   type ValidatedQuery,
 } from "../partnerCenter/query.js";
 import type { Dataset, Referral } from "./dataset.js";
+import { DatasetQueryError } from "./datasetQuery.js";
+import {
+  datasetRules,
+  expectedResult,
+  type DatasetRules,
+  type ExpectedQuery,
+  type ServedQuery,
+} from "./datasetResults.js";
+import {
+  createDatasetRows,
+  DEFAULT_DATASET_ROWS,
+  writesNullNextLink,
+  type OtherDatasetId,
+  type SimulatedDataset,
+} from "./datasets/index.js";
 import { parseFaultSpec, type Fault, type FaultPlan, type HttpFaultStatus } from "./faults.js";
-import { compileFilter, matchesFilter } from "./filterEval.js";
+import { matchesFilter, type AnyFilterNode } from "./filterEval.js";
 import { createGrouper, groupRows, type GroupRow } from "./grouping.js";
+import type { RowTable, SimRow } from "./rowTable.js";
 import { sendJson } from "./server.js";
 import type { SimulatorRoute, TokenVerdict, TokenVerifier } from "./types.js";
 
@@ -23,7 +39,13 @@ export type NextLinkMode = "off" | "relative" | "absolute";
 export type EnvelopeStyle = "pascal" | "camel" | "bare";
 
 export interface PartnerCenterRouteOptions {
+  /** The referrals rows. */
   readonly dataset: Dataset;
+  /**
+   * The other datasets' rows, each served on its registry path. Those absent are generated on their
+   * first request from seed 1 at DEFAULT_DATASET_ROWS, with the documented quirks on.
+   */
+  readonly datasets?: Partial<Record<OtherDatasetId, SimulatedDataset>>;
   readonly tokenVerifier: TokenVerifier;
   /** Fault spec (see faults.ts); request numbers count from 1. */
   readonly faults?: string;
@@ -62,8 +84,17 @@ export interface PartnerCenterSimulator {
   setFaults(spec: string | undefined): void;
   /** Requests to the referrals path so far (retries included, never reset). */
   readonly referralsRequestCount: number;
-  /** The full answer to a query, computed plainly (no cache, no paging); for tests on small data sets. */
-  expected(query: ValidatedQuery): Referral[] | GroupRow[];
+  /** Requests to a dataset's path so far (retries included, never reset). */
+  requestCount(id: DatasetId): number;
+  /**
+   * The full answer to a query, computed plainly (no cache, no paging); for tests on small data sets.
+   * A query that names its dataset (`query.dataset`) is answered for that dataset; referrals otherwise.
+   */
+  expected(query: ValidatedQuery): Referral[] | GroupRow[] | SimRow[];
+  /** The full answer to a query on one dataset, as the route would serve it (see expectedResult). */
+  expectedFor(id: DatasetId, query: ExpectedQuery): SimRow[] | GroupRow[];
+  /** The rows a dataset's path serves. */
+  source(id: DatasetId): SimulatedDataset;
   /**
    * Builds the bodies of every unfiltered page of `top` rows into the body cache ahead of time (as
    * far as `bodyCacheBytes` allows); returns how many pages it holds.
@@ -71,7 +102,13 @@ export interface PartnerCenterSimulator {
   prerender(top: number): number;
 }
 
-const PATH_PATTERN = /^\/partner\/v1\/analytics\/referrals\/?$/i;
+/** Each dataset's registry path, matched case-insensitively with an optional trailing slash. */
+const PATHS: readonly { readonly definition: DatasetDefinition; readonly pattern: RegExp }[] = DATASETS.map(
+  (definition) => ({
+    definition,
+    pattern: new RegExp(`^${definition.path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}\\/?$`, "i"),
+  }),
+);
 const PARAM_NAMES = ["filter", "groupby", "aggregationlevel", "top", "skip"] as const;
 type ParamName = (typeof PARAM_NAMES)[number];
 const CACHE_ENTRIES = 8;
@@ -168,7 +205,18 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Serves `GET /partner/v1/analytics/referrals` over a data set, with paging, grouping and faults. */
+/** One dataset's path: its rows, its rules and its caches. */
+interface Served {
+  readonly id: DatasetId;
+  readonly path: string;
+  readonly source: SimulatedDataset;
+  readonly rules: DatasetRules;
+  readonly matchCache: LruCache<Uint32Array>;
+  readonly groupCache: LruCache<GroupRow[]>;
+  requests: number;
+}
+
+/** Serves every analytics dataset's path over its rows, with paging, grouping and faults. */
 export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): PartnerCenterSimulator {
   const { dataset, tokenVerifier } = options;
   const envelope = options.envelope ?? "pascal";
@@ -177,85 +225,104 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
   const defaultTop = options.defaultTop ?? MAX_TOP;
   const faultSeed = options.faultSeed ?? 1;
   const faultBodies: Partial<Record<Fault["kind"], unknown>> = options.faultBodies ?? {};
-  const groupingExtras = {
+  const countOptions = {
     ...(options.countField !== undefined ? { countField: options.countField } : {}),
     ...(options.countAsString !== undefined ? { countAsString: options.countAsString } : {}),
   };
+  // One plan for every dataset path: "429@1" is the first analytics request, whichever dataset.
   let plan: FaultPlan | undefined =
     options.faults === undefined ? undefined : parseFaultSpec(options.faults, faultSeed);
-  let requestCount = 0;
   const bodyCacheBytes = options.bodyCacheBytes ?? 0;
   const bodyCache = new Map<string, Buffer>();
   let bodyCacheUsed = 0;
-  const matchCache = new LruCache<Uint32Array>(CACHE_ENTRIES);
-  const groupCache = new LruCache<GroupRow[]>(CACHE_ENTRIES);
+
+  const servedById = new Map<DatasetId, Served>();
+  const served = (id: DatasetId): Served => {
+    let entry = servedById.get(id);
+    if (entry === undefined) {
+      const source: SimulatedDataset =
+        id === "referrals"
+          ? { id, rows: dataset, quirks: false }
+          : (options.datasets?.[id] ?? {
+              id,
+              rows: createDatasetRows(id, { size: DEFAULT_DATASET_ROWS[id], seed: 1 }),
+              quirks: true,
+            });
+      const definition = PATHS.find((p) => p.definition.id === id)?.definition;
+      entry = {
+        id,
+        path: id === "referrals" ? REFERRALS_PATH : (definition?.path ?? ""),
+        source,
+        rules: datasetRules(id, source.quirks, countOptions),
+        matchCache: new LruCache<Uint32Array>(CACHE_ENTRIES),
+        groupCache: new LruCache<GroupRow[]>(CACHE_ENTRIES),
+        requests: 0,
+      };
+      servedById.set(id, entry);
+    }
+    return entry;
+  };
 
   /** Positions of the rows that match, found once per filter and data-set version. */
-  const matchingPositions = (filter: string, ast: FilterNode): Uint32Array => {
-    const key = `${dataset.version ?? 0}|${dataset.size}|${filter}`;
-    const cached = matchCache.get(key);
+  const matchingPositions = (s: Served, filter: string, ast: AnyFilterNode): Uint32Array => {
+    const rows = s.source.rows;
+    const key = `${rows.version ?? 0}|${rows.size}|${filter}`;
+    const cached = s.matchCache.get(key);
     if (cached) return cached;
-    const predicate = compileFilter(ast);
-    const positions = new Uint32Array(dataset.size);
+    const predicate = s.rules.predicate(ast);
+    const positions = new Uint32Array(rows.size);
     let count = 0;
-    for (let i = 0; i < dataset.size; i++) if (predicate(dataset.get(i))) positions[count++] = i;
+    for (let i = 0; i < rows.size; i++) if (predicate(rows.get(i))) positions[count++] = i;
     const result = positions.slice(0, count);
-    matchCache.set(key, result);
+    s.matchCache.set(key, result);
     return result;
   };
 
-  const grouped = (query: ValidatedQuery, groupby: ValidatedQuery["groupby"] & object): GroupRow[] => {
-    const key = JSON.stringify([
-      dataset.version ?? 0,
-      dataset.size,
-      query.filter,
-      groupby,
-      query.aggregationLevel,
-    ]);
-    const cached = groupCache.get(key);
+  const grouped = (s: Served, query: ServedQuery, groupby: readonly string[]): GroupRow[] => {
+    const rows = s.source.rows;
+    const key = JSON.stringify([rows.version ?? 0, rows.size, query.filter, groupby, query.aggregationLevel]);
+    const cached = s.groupCache.get(key);
     if (cached) return cached;
-    const grouper = createGrouper({
-      groupby,
-      ...(query.aggregationLevel !== undefined ? { aggregationLevel: query.aggregationLevel } : {}),
-      ...groupingExtras,
-    });
+    const grouper = createGrouper(s.rules.grouping({ ...query, groupby }));
     if (query.filter !== undefined && query.filterAst !== undefined) {
-      for (const position of matchingPositions(query.filter, query.filterAst))
-        grouper.add(dataset.get(position));
+      for (const position of matchingPositions(s, query.filter, query.filterAst))
+        grouper.add(rows.get(position));
     } else {
-      for (let i = 0; i < dataset.size; i++) grouper.add(dataset.get(i));
+      for (let i = 0; i < rows.size; i++) grouper.add(rows.get(i));
     }
     const result = grouper.result();
-    groupCache.set(key, result);
+    s.groupCache.set(key, result);
     return result;
   };
 
-  const pageSource = (query: ValidatedQuery): PageSource => {
+  const pageSource = (s: Served, query: ServedQuery): PageSource => {
+    const rows: RowTable = s.source.rows;
     if (query.groupby !== undefined) {
-      const groups = grouped(query, query.groupby);
+      const groups = grouped(s, query, query.groupby);
       return { total: groups.length, slice: (from, to) => groups.slice(from, to) };
     }
     if (query.filter !== undefined && query.filterAst !== undefined) {
-      const positions = matchingPositions(query.filter, query.filterAst);
+      const positions = matchingPositions(s, query.filter, query.filterAst);
       return {
         total: positions.length,
-        slice: (from, to) => Array.from(positions.subarray(from, to), (p) => dataset.get(p)),
+        slice: (from, to) => Array.from(positions.subarray(from, to), (p) => rows.get(p)),
       };
     }
     // Unfiltered: straight to the rows of the page, nothing else touched.
     return {
-      total: dataset.size,
+      total: rows.size,
       slice: (from, to) => {
-        const rows: Referral[] = [];
-        for (let i = from; i < Math.min(to, dataset.size); i++) rows.push(dataset.get(i));
-        return rows;
+        const page: SimRow[] = [];
+        for (let i = from; i < Math.min(to, rows.size); i++) page.push(rows.get(i));
+        return page;
       },
     };
   };
 
   const nextLink = (
     req: IncomingMessage | undefined,
-    query: ValidatedQuery,
+    s: Served,
+    query: ServedQuery,
     top: number,
     skip: number,
   ): string => {
@@ -265,47 +332,54 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
     if (query.aggregationLevel !== undefined) params.push(["aggregationLevel", query.aggregationLevel]);
     params.push(["top", String(top)], ["skip", String(skip)]);
     const search = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
-    const relative = `${REFERRALS_PATH}?${search}`;
+    const relative = `${s.path}?${search}`;
     if (nextLinkMode === "relative") return relative;
     return `${(options.absoluteOrigin ?? (req ? requestOrigin(req) : "https://127.0.0.1")).replace(/\/+$/, "")}${relative}`;
   };
 
-  const wrap = (rows: unknown[], total: number, link: string | undefined): unknown => {
+  const wrap = (s: Served, rows: unknown[], total: number, link: string | undefined): unknown => {
     switch (envelope) {
       case "bare":
         return rows;
       case "camel":
         return { value: rows, ...(link !== undefined ? { "@odata.nextLink": link } : {}), totalCount: total };
       case "pascal":
-        return { Value: rows, ...(link !== undefined ? { "@nextLink": link } : {}), TotalCount: total };
+        // Some datasets' documented envelopes write "@nextLink": null on the last page.
+        return {
+          Value: rows,
+          ...(link !== undefined || writesNullNextLink(s.id) ? { "@nextLink": link ?? null } : {}),
+          TotalCount: total,
+        };
     }
   };
 
   const pageLink = (
     req: IncomingMessage | undefined,
-    query: ValidatedQuery,
+    s: Served,
+    query: ServedQuery,
     top: number,
     skip: number,
     total: number,
   ) =>
     skip + top < total && nextLinkMode !== "off" && envelope !== "bare"
-      ? nextLink(req, query, top, skip + top)
+      ? nextLink(req, s, query, top, skip + top)
       : undefined;
 
   /** `short`: silent truncation, half the page dropped while TotalCount and the next link pretend otherwise. */
   const render = (
     req: IncomingMessage | undefined,
-    query: ValidatedQuery,
+    s: Served,
+    query: ServedQuery,
     top: number,
     skip: number,
     short = false,
   ): Buffer => {
-    const source = pageSource(query);
+    const source = pageSource(s, query);
     const rows = source.slice(Math.min(skip, source.total), Math.min(skip + top, source.total));
     const sent = short ? rows.slice(0, Math.floor(rows.length / 2)) : rows;
-    const link = pageLink(req, query, top, skip, source.total);
+    const link = pageLink(req, s, query, top, skip, source.total);
     const extra = options.extraRowJson;
-    if (extra === undefined) return Buffer.from(JSON.stringify(wrap(sent, source.total, link)));
+    if (extra === undefined) return Buffer.from(JSON.stringify(wrap(s, sent, source.total, link)));
     // The rows go in as text, in place of a marker the envelope is written around.
     const marker = "\u0000rows\u0000";
     const rowText = sent.map((row, i) => {
@@ -314,7 +388,7 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       return members === undefined ? text : `${text.slice(0, -1)}${text === "{}" ? "" : ","}${members}}`;
     });
     return Buffer.from(
-      JSON.stringify(wrap([marker], source.total, link)).replace(JSON.stringify(marker), () =>
+      JSON.stringify(wrap(s, [marker], source.total, link)).replace(JSON.stringify(marker), () =>
         rowText.join(","),
       ),
     );
@@ -323,14 +397,17 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
   /** A page body, from the cache when it holds one: only pages without a next link are kept (no host in them). */
   const page = (
     req: IncomingMessage | undefined,
-    query: ValidatedQuery,
+    s: Served,
+    query: ServedQuery,
     top: number,
     skip: number,
   ): Buffer => {
-    if (bodyCacheBytes <= 0 || nextLinkMode !== "off") return render(req, query, top, skip);
+    if (bodyCacheBytes <= 0 || nextLinkMode !== "off") return render(req, s, query, top, skip);
+    const rows = s.source.rows;
     const key = JSON.stringify([
-      dataset.version ?? 0,
-      dataset.size,
+      s.id,
+      rows.version ?? 0,
+      rows.size,
       query.filter,
       query.groupby,
       query.aggregationLevel,
@@ -339,7 +416,7 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
     ]);
     const cached = bodyCache.get(key);
     if (cached) return cached;
-    const body = render(req, query, top, skip);
+    const body = render(req, s, query, top, skip);
     if (bodyCacheUsed + body.length <= bodyCacheBytes) {
       bodyCache.set(key, body);
       bodyCacheUsed += body.length;
@@ -404,7 +481,9 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
   };
 
   const route: SimulatorRoute = async (req, res, url) => {
-    if (!PATH_PATTERN.test(url.pathname)) return false;
+    const match = PATHS.find((p) => p.pattern.test(url.pathname));
+    if (match === undefined) return false;
+    const s = served(match.definition.id);
     const arrived = performance.now();
     const headers: Record<string, string> = {
       "MS-RequestId": headerText(req.headers["ms-requestid"]) ?? randomUUID(),
@@ -418,7 +497,7 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       });
       return true;
     }
-    requestCount++;
+    s.requests++;
     const fault = plan?.next();
 
     const verdict = tokenVerifier.verify(headerText(req.headers.authorization));
@@ -448,12 +527,12 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
     }
     if (fault && sendFault(res, fault, headers)) return true;
 
-    let query: ValidatedQuery;
+    let query: ServedQuery;
     let top: number;
     let skip: number;
     try {
       const params = readParams(url);
-      query = validateQuery({
+      query = s.rules.validate({
         filter: params.filter,
         groupby: params.groupby,
         aggregationLevel: params.aggregationlevel,
@@ -461,14 +540,19 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       top = parseTop(params.top, defaultTop);
       skip = parseSkip(params.skip);
     } catch (error) {
-      if (error instanceof QueryValidationError || error instanceof BadRequest) {
+      if (
+        error instanceof QueryValidationError ||
+        error instanceof DatasetQueryError ||
+        error instanceof BadRequest
+      ) {
         sendJson(res, 400, errorBody("BadRequest", error.message), headers);
         return true;
       }
       throw error;
     }
 
-    const body = fault?.kind === "short" ? render(req, query, top, skip, true) : page(req, query, top, skip);
+    const body =
+      fault?.kind === "short" ? render(req, s, query, top, skip, true) : page(req, s, query, top, skip);
 
     const spent = performance.now() - arrived;
     await pause(latencyMs - spent + (fault?.kind === "slow" ? fault.delayMs : 0), res);
@@ -494,27 +578,41 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
     return true;
   };
 
+  const expectedFor = (id: DatasetId, query: ExpectedQuery): SimRow[] | GroupRow[] =>
+    expectedResult(served(id).source, query, countOptions);
+
   return {
     route,
     setFaults(spec) {
       plan = spec === undefined ? undefined : parseFaultSpec(spec, faultSeed);
     },
     get referralsRequestCount() {
-      return requestCount;
+      return servedById.get("referrals")?.requests ?? 0;
+    },
+    requestCount(id) {
+      return servedById.get(id)?.requests ?? 0;
+    },
+    source(id) {
+      return served(id).source;
     },
     prerender(top) {
+      const s = served("referrals");
       const query = validateQuery({});
       let pages = 0;
       for (let skip = 0; skip <= dataset.size && pages < 1_000_000; skip += top) {
         const before = bodyCache.size;
-        page(undefined, query, top, skip);
+        page(undefined, s, query, top, skip);
         if (bodyCache.size === before) break; // full, or not cacheable
         pages++;
       }
       return pages;
     },
     expected(query) {
-      const ast = query.filterAst ?? (query.filter !== undefined ? parseFilter(query.filter) : undefined);
+      // A query that carries its dataset (the registry's ValidatedQuery.dataset) is answered for it.
+      const named = (query as { readonly dataset?: DatasetDefinition }).dataset;
+      if (named !== undefined && named.id !== "referrals") return expectedFor(named.id, query);
+      const ast: AnyFilterNode | undefined =
+        query.filterAst ?? (query.filter !== undefined ? parseFilter(query.filter) : undefined);
       const rows: Referral[] = [];
       for (let i = 0; i < dataset.size; i++) {
         const row = dataset.get(i);
@@ -524,8 +622,9 @@ export function createPartnerCenterRoute(options: PartnerCenterRouteOptions): Pa
       return groupRows(rows, {
         groupby: query.groupby,
         ...(query.aggregationLevel !== undefined ? { aggregationLevel: query.aggregationLevel } : {}),
-        ...groupingExtras,
+        ...countOptions,
       });
     },
+    expectedFor,
   };
 }
