@@ -1,8 +1,13 @@
-import type { ReferralField } from "./fields.js";
-
-/** Comparison operators of the referrals filter; gt/ge/lt/le apply to date fields only. */
+/** Comparison operators of the analytics filter; which apply to a field is the dataset's business. */
 export const COMPARISON_OPERATORS = ["eq", "ne", "gt", "ge", "lt", "le"] as const;
 export type ComparisonOperator = (typeof COMPARISON_OPERATORS)[number];
+
+/**
+ * A literal as the field's type wants it: text (quoted), a date or date-time (a validated
+ * `YYYY-MM-DD` or `YYYY-MM-DDTHH:mm:ss`, written quoted or as cast(…,Edm.DateTimeOffset) by the
+ * dataset's rule), a boolean or a number (both written unquoted).
+ */
+export type FilterValue = string | boolean | number;
 
 export interface LogicalNode {
   readonly kind: "and" | "or";
@@ -12,17 +17,17 @@ export interface LogicalNode {
 
 export interface CompareNode {
   readonly kind: "compare";
-  readonly field: ReferralField;
+  /** A field of the query's dataset, spelled as documented. */
+  readonly field: string;
   readonly op: ComparisonOperator;
-  /** The unquoted value; for date fields a validated `YYYY-MM-DD` or `YYYY-MM-DDTHH:mm:ss`. */
-  readonly value: string;
+  readonly value: FilterValue;
 }
 
 export interface ContainsNode {
   readonly kind: "contains";
-  readonly field: ReferralField;
+  readonly field: string;
   readonly value: string;
 }
 
-/** A parsed referrals filter. */
+/** A parsed filter of one dataset. */
 export type FilterNode = LogicalNode | CompareNode | ContainsNode;

@@ -1,16 +1,32 @@
-import {
-  AGGREGATION_LEVELS,
-  DATE_FIELDS,
-  REFERRAL_FIELDS,
-  isDateField,
-  isReferralField,
-  type AggregationLevel,
-  type ReferralField,
-} from "./fields.js";
 import { z } from "zod";
-import { COMPARISON_OPERATORS, type ComparisonOperator, type FilterNode } from "./filterAst.js";
+import {
+  DATASET_IDS,
+  aggregationDateFields,
+  isDateType,
+  requireDataset,
+  type DatasetCloud,
+  type DatasetDefinition,
+  type DatasetField,
+  type DatasetId,
+  type FilterOperator,
+} from "./datasets/index.js";
+import { REFERRALS } from "./datasets/referrals.js";
+import type { AggregationLevel } from "./fields.js";
+import {
+  COMPARISON_OPERATORS,
+  type ComparisonOperator,
+  type FilterNode,
+  type FilterValue,
+} from "./filterAst.js";
 
-export type { CompareNode, ComparisonOperator, ContainsNode, FilterNode, LogicalNode } from "./filterAst.js";
+export type {
+  CompareNode,
+  ComparisonOperator,
+  ContainsNode,
+  FilterNode,
+  FilterValue,
+  LogicalNode,
+} from "./filterAst.js";
 export { COMPARISON_OPERATORS } from "./filterAst.js";
 
 export const MAX_FILTER_LENGTH = 2000;
@@ -18,7 +34,8 @@ export const MAX_FILTER_DEPTH = 32;
 export const MAX_FILTER_COMPARISONS = 100;
 export const MAX_GROUPBY_FIELDS = 16;
 
-export type QueryField = "filter" | "groupby" | "aggregationLevel";
+/** The request field a problem is about: a query parameter, or the dataset itself. */
+export type QueryField = "filter" | "groupby" | "aggregationLevel" | "dataset";
 
 /** A query parameter the product refuses before any network call; the message starts with the field. */
 export class QueryValidationError extends Error {
@@ -46,11 +63,143 @@ export interface QueryInput {
 }
 
 export interface ValidatedQuery {
+  /**
+   * The dataset the query was validated for; absent means referrals. validateQuery always sets
+   * it (see queryOf for how referrals carries it).
+   */
+  readonly dataset?: DatasetDefinition;
   /** Canonical filter text (see formatFilter), the form sent upstream. */
   readonly filter?: string;
   readonly filterAst?: FilterNode;
-  readonly groupby?: readonly ReferralField[];
+  /** Groupable fields of the dataset, as documented. */
+  readonly groupby?: readonly string[];
   readonly aggregationLevel?: AggregationLevel;
+}
+
+/** A dataset given as its definition or its id; absent means referrals. */
+export type DatasetChoice = DatasetDefinition | DatasetId;
+
+function datasetFrom(choice: DatasetChoice | undefined): DatasetDefinition {
+  if (choice === undefined) return REFERRALS;
+  return typeof choice === "string" ? requireDataset(choice) : choice;
+}
+
+/** The dataset of a validated query (absent = referrals). */
+export function queryDataset(query: ValidatedQuery): DatasetDefinition {
+  return query.dataset ?? REFERRALS;
+}
+
+/**
+ * Referrals is the default dataset: a referrals query carries it on its prototype, so
+ * `query.dataset` reads it like any other dataset, while the query still compares equal to the
+ * plain object a referrals query has always been, and a copy that drops it still means referrals.
+ * Other datasets are an own property, which copies keep.
+ */
+const REFERRALS_QUERY: ValidatedQuery = Object.freeze({ dataset: REFERRALS });
+
+function queryOf(dataset: DatasetDefinition, parts: Omit<ValidatedQuery, "dataset">): ValidatedQuery {
+  if (dataset === REFERRALS) return Object.assign(Object.create(REFERRALS_QUERY) as ValidatedQuery, parts);
+  return { dataset, ...parts };
+}
+
+/** User input naming a dataset (a profile's `dataset`, a request's): refused with the known ids. */
+export const datasetIdSchema = z.enum(DATASET_IDS, {
+  error: (issue) =>
+    typeof issue.input === "string"
+      ? unknownDatasetMessage(issue.input)
+      : `must be a dataset id (${DATASET_IDS.join(", ")})`,
+});
+
+function unknownDatasetMessage(id: string): string {
+  try {
+    requireDataset(id);
+  } catch (error) {
+    if (error instanceof Error) return error.message;
+  }
+  return `unknown dataset; known datasets: ${DATASET_IDS.join(", ")}`;
+}
+
+/**
+ * Refuses a dataset that Partner Center does not offer in the configured cloud (the registry's
+ * `clouds`, from each page's "Applies to"), before any request is made.
+ */
+export function checkDatasetCloud(dataset: DatasetChoice, cloud: DatasetCloud): void {
+  const definition = datasetFrom(dataset);
+  if (definition.clouds.includes(cloud)) return;
+  throw new QueryValidationError(
+    "dataset",
+    `'${definition.id}' is not offered in the ${cloud} cloud (PARTNER_CENTER_CLOUD=${cloud}); Partner Center documents it for: ${definition.clouds.join(", ")}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each dataset's fields, looked up by name
+
+interface DatasetIndex {
+  readonly dataset: DatasetDefinition;
+  /** Referrals messages stay word for word what they always were. */
+  readonly referrals: boolean;
+  /** `" in dataset X"` in messages of every dataset but referrals. */
+  readonly where: string;
+  readonly byName: ReadonlyMap<string, DatasetField>;
+  /** Lower-case names and aliases -> the documented name, for "did you mean". */
+  readonly byLowerName: ReadonlyMap<string, string>;
+  readonly byAlias: ReadonlyMap<string, string>;
+  readonly known: string;
+  readonly filterable: string;
+  readonly groupable: string;
+  readonly aggregationDates: ReadonlySet<string>;
+  readonly aggregationDateList: string;
+  /** Only the cast form needs the field's type when a filter is written. */
+  readonly castDates: ReadonlySet<string>;
+}
+
+const indexes = new WeakMap<DatasetDefinition, DatasetIndex>();
+
+function indexOf(dataset: DatasetDefinition): DatasetIndex {
+  const cached = indexes.get(dataset);
+  if (cached !== undefined) return cached;
+  const byName = new Map(dataset.fields.map((f) => [f.name, f]));
+  const byLowerName = new Map<string, string>();
+  const byAlias = new Map<string, string>();
+  for (const f of dataset.fields) byLowerName.set(f.name.toLowerCase(), f.name);
+  for (const f of dataset.fields)
+    for (const alias of f.aliases ?? []) {
+      byAlias.set(alias, f.name);
+      if (!byLowerName.has(alias.toLowerCase())) byLowerName.set(alias.toLowerCase(), f.name);
+    }
+  const dates = aggregationDateFields(dataset).map((f) => f.name);
+  const index: DatasetIndex = {
+    dataset,
+    referrals: dataset === REFERRALS,
+    where: dataset === REFERRALS ? "" : ` in dataset ${dataset.id}`,
+    byName,
+    byLowerName,
+    byAlias,
+    known: dataset.fields.map((f) => f.name).join(", "),
+    filterable: dataset.fields
+      .filter((f) => f.filter.length > 0)
+      .map((f) => f.name)
+      .join(", "),
+    groupable: dataset.fields
+      .filter((f) => f.groupBy)
+      .map((f) => f.name)
+      .join(", "),
+    aggregationDates: new Set(dates),
+    aggregationDateList: dates.join(", "),
+    castDates: new Set(
+      dataset.dateLiteral === "cast"
+        ? dataset.fields.filter((f) => isDateType(f.type)).map((f) => f.name)
+        : [],
+    ),
+  };
+  indexes.set(dataset, index);
+  return index;
+}
+
+/** The operators a field takes, as a message lists them. */
+function allowedOperators(field: DatasetField): string {
+  return field.filter.map((op: FilterOperator) => (op === "contains" ? "contains()" : op)).join(", ");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,21 +373,25 @@ export function normalizeDateLiteral(value: string): string {
 
 const OPERATOR_HINT = "use eq, ne, gt, ge, lt, le, or contains(field,'value')";
 const operatorSet: ReadonlySet<string> = new Set(COMPARISON_OPERATORS);
+const ORDERING: ReadonlySet<string> = new Set(["gt", "ge", "lt", "le"]);
+const INTEGER_LITERAL = /^-?\d+$/;
+const DECIMAL_LITERAL = /^-?\d+(?:\.\d+)?$/;
+const CAST_TYPE = "Edm.DateTimeOffset";
+const DATE_HINT = `write 'YYYY-MM-DD', 'YYYY-MM-DDTHH:mm:ss' or cast('YYYY-MM-DD',${CAST_TYPE})`;
 
 function isOperator(text: string): text is ComparisonOperator {
   return operatorSet.has(text);
 }
 
-function unknownFieldDetail(name: string, pos: number | undefined): string {
+function unknownFieldDetail(index: DatasetIndex, name: string, pos: number | undefined): string {
   const where = pos === undefined ? "" : ` at position ${pos}`;
-  const lower = name.toLowerCase();
-  const sameButCase = REFERRAL_FIELDS.find((f) => f.toLowerCase() === lower);
-  if (sameButCase !== undefined)
-    return `unknown field '${show(name)}'${where} (did you mean '${sameButCase}'?)`;
+  const head = `unknown field '${show(name)}'${where}${index.where}`;
+  const documented = index.byAlias.get(name) ?? index.byLowerName.get(name.toLowerCase());
+  if (documented !== undefined) return `${head} (did you mean '${documented}'?)`;
   const visible = name.replace(FORMAT_CHARS, "");
-  if (visible !== name && isReferralField(visible))
-    return `unknown field '${show(name)}'${where} (it contains an invisible character; did you mean '${visible}'?)`;
-  return `unknown field '${show(name)}'${where} (known fields: ${REFERRAL_FIELDS.join(", ")})`;
+  if (visible !== name && index.byName.has(visible))
+    return `${head} (it contains an invisible character; did you mean '${visible}'?)`;
+  return `${head} (known fields: ${index.known})`;
 }
 
 class FilterParser {
@@ -246,7 +399,10 @@ class FilterParser {
   private depth = 0;
   private comparisons = 0;
 
-  constructor(private readonly tokens: readonly Token[]) {}
+  constructor(
+    private readonly tokens: readonly Token[],
+    private readonly fields: DatasetIndex,
+  ) {}
 
   parse(): FilterNode {
     const node = this.parseOr();
@@ -337,39 +493,124 @@ class FilterParser {
     return this.take();
   }
 
-  private field(): ReferralField {
+  /** A field of the dataset that the filter may name. */
+  private field(): DatasetField {
     const token = this.peek();
     if (token.type !== "word") {
       throw filterError(`expected a field name at position ${token.pos}, found ${describeToken(token)}`);
     }
     this.take();
-    if (!isReferralField(token.text)) throw filterError(unknownFieldDetail(token.text, token.pos));
-    return token.text;
+    const field = this.fields.byName.get(token.text);
+    if (field === undefined) throw filterError(unknownFieldDetail(this.fields, token.text, token.pos));
+    if (field.filter.length === 0)
+      throw filterError(
+        `'${field.name}' cannot be filtered${this.fields.where} (filterable fields: ${this.fields.filterable})`,
+      );
+    return field;
   }
 
-  private stringValue(): string {
+  private stringValue(hint = "write 'value'"): string {
     const token = this.peek();
     if (token.type !== "string") {
       throw filterError(
-        `expected a single-quoted value at position ${token.pos}, found ${describeToken(token)} (write 'value')`,
+        `expected a single-quoted value at position ${token.pos}, found ${describeToken(token)} (${hint})`,
       );
     }
     this.take();
     return token.value;
   }
 
+  private value(field: DatasetField): FilterValue {
+    switch (field.type) {
+      case "boolean":
+        return this.booleanValue(field);
+      case "integer":
+      case "decimal":
+        return this.numberValue(field);
+      case "timestamp":
+      case "date":
+        return this.dateValue();
+      case "string":
+        return this.stringValue();
+    }
+  }
+
+  /** `'YYYY-MM-DD…'` or `cast('YYYY-MM-DD…',Edm.DateTimeOffset)`, whichever form the dataset sends. */
+  private dateValue(): string {
+    // Referrals messages stay as they were; the others say which forms a date takes.
+    const hint = this.fields.referrals ? undefined : DATE_HINT;
+    const token = this.peek();
+    if (token.type === "word" && token.text.toLowerCase() === "cast" && this.peek(1).type === "lparen") {
+      this.take();
+      this.take();
+      const value = this.stringValue(hint);
+      this.expect("comma", "','");
+      const type = this.peek();
+      if (type.type !== "word" || type.text.toLowerCase() !== CAST_TYPE.toLowerCase())
+        throw filterError(
+          `expected ${CAST_TYPE} at position ${type.pos}, found ${describeToken(type)} (write cast('YYYY-MM-DD',${CAST_TYPE}))`,
+        );
+      this.take();
+      this.expect("rparen", "')'");
+      return value;
+    }
+    return this.stringValue(hint);
+  }
+
+  private booleanValue(field: DatasetField): boolean {
+    const token = this.peek();
+    const text = token.type === "word" ? token.text.toLowerCase() : "";
+    if (text === "true" || text === "false") {
+      this.take();
+      return text === "true";
+    }
+    if (token.type === "string")
+      throw filterError(
+        `'${field.name}' is a boolean field${this.fields.where}: write true or false without quotes (found ${show(token.raw)} at position ${token.pos})`,
+      );
+    throw filterError(
+      `expected true or false at position ${token.pos}, found ${describeToken(token)} ('${field.name}' is a boolean field${this.fields.where})`,
+    );
+  }
+
+  private numberValue(field: DatasetField): number {
+    const token = this.peek();
+    const integer = field.type === "integer";
+    if (token.type === "word" && (integer ? INTEGER_LITERAL : DECIMAL_LITERAL).test(token.text)) {
+      const value = Number(token.text);
+      if (integer ? Number.isSafeInteger(value) : Number.isFinite(value)) {
+        this.take();
+        return value === 0 ? 0 : value; // no -0: it would not survive formatFilter
+      }
+    }
+    const kind = integer ? "a whole number" : "a number";
+    if (token.type === "string")
+      throw filterError(
+        `'${field.name}' is a number field${this.fields.where}: write ${kind} without quotes (found ${show(token.raw)} at position ${token.pos})`,
+      );
+    throw filterError(
+      `expected ${kind} at position ${token.pos}, found ${describeToken(token)} ('${field.name}' is a number field${this.fields.where})`,
+    );
+  }
+
   private parseContains(): FilterNode {
     this.take();
     this.expect("lparen", "'('");
     const field = this.field();
-    if (isDateField(field)) {
-      throw filterError(`contains() needs a text field, '${field}' is a date field (use gt, ge, lt, le)`);
+    if (!field.filter.includes("contains")) {
+      if (this.fields.referrals && isDateType(field.type))
+        throw filterError(
+          `contains() needs a text field, '${field.name}' is a date field (use gt, ge, lt, le)`,
+        );
+      throw filterError(
+        `contains() is not allowed on '${field.name}'${this.fields.where} (allowed on it: ${allowedOperators(field)})`,
+      );
     }
     this.expect("comma", "','");
     const value = this.stringValue();
     this.expect("rparen", "')'");
     this.countComparison();
-    return { kind: "contains", field, value };
+    return { kind: "contains", field: field.name, value };
   }
 
   private parseComparison(): FilterNode {
@@ -383,56 +624,85 @@ class FilterParser {
         );
       }
       this.take();
-      const value = this.stringValue();
-      const dateField = isDateField(field);
-      if (!dateField && op !== "eq" && op !== "ne") {
-        throw filterError(`operator '${op}' needs a date field, '${field}' is not one`);
+      const value = this.value(field);
+      if (!field.filter.includes(op)) {
+        if (this.fields.referrals && ORDERING.has(op) && !isDateType(field.type))
+          throw filterError(`operator '${op}' needs a date field, '${field.name}' is not one`);
+        throw filterError(
+          `operator '${op}' is not allowed on '${field.name}'${this.fields.where} (allowed on it: ${allowedOperators(field)})`,
+        );
       }
-      if (dateField && !isDateLiteral(value)) {
+      if (typeof value === "string" && isDateType(field.type) && !isDateLiteral(value)) {
         throw filterError(`'${show(value)}' is not a date (use YYYY-MM-DD or YYYY-MM-DDTHH:mm:ss)`);
       }
       this.countComparison();
-      return { kind: "compare", field, op, value };
+      return { kind: "compare", field: field.name, op, value };
     }
-    throw filterError(`expected an operator after '${field}' at position ${opToken.pos} (${OPERATOR_HINT})`);
+    throw filterError(
+      `expected an operator after '${field.name}' at position ${opToken.pos} (${OPERATOR_HINT})`,
+    );
   }
 }
 
-/** Parses a referrals filter, throwing QueryValidationError (field "filter") on anything not in the grammar. */
-export function parseFilter(text: string): FilterNode {
+/**
+ * Parses a filter of `dataset` (default referrals), throwing QueryValidationError (field "filter")
+ * on anything not in the grammar or not allowed on the dataset's fields.
+ */
+export function parseFilter(text: string, dataset?: DatasetChoice): FilterNode {
   if (text.length > MAX_FILTER_LENGTH) {
     throw filterError(`longer than ${MAX_FILTER_LENGTH} characters (got ${text.length})`);
   }
   checkCharacters("filter", text);
   if (text.trim() === "") throw filterError("is empty");
-  return new FilterParser(tokenize(text)).parse();
+  return new FilterParser(tokenize(text), indexOf(datasetFrom(dataset))).parse();
 }
 
 function quote(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
+/** Decimal digits without an exponent, which the parser reads back to the same number. */
+function formatNumber(value: number): string {
+  const text = String(value);
+  if (!/e/i.test(text)) return text;
+  return value.toLocaleString("en-US", { useGrouping: false, maximumFractionDigits: 100 });
+}
+
+function formatValue(field: string, value: FilterValue, index: DatasetIndex): string {
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "number") return formatNumber(value);
+  if (index.castDates.has(field)) return `cast(${quote(value)},${CAST_TYPE})`;
+  return quote(value);
+}
+
 /**
- * Canonical text of a filter: lower-case keywords, single spaces, quotes doubled, and parentheses
- * only where the tree needs them, so parseFilter(formatFilter(n)) gives back n.
+ * Canonical text of a filter of `dataset` (default referrals): lower-case keywords, single spaces,
+ * quotes doubled, booleans and numbers unquoted, dates in the dataset's literal form, and
+ * parentheses only where the tree needs them, so parseFilter(formatFilter(n, d), d) gives back n.
  */
-export function formatFilter(node: FilterNode): string {
+export function formatFilter(node: FilterNode, dataset?: DatasetChoice): string {
+  return formatNode(node, indexOf(datasetFrom(dataset)));
+}
+
+function formatNode(node: FilterNode, index: DatasetIndex): string {
   switch (node.kind) {
     case "compare":
-      return `${node.field} ${node.op} ${quote(node.value)}`;
+      return `${node.field} ${node.op} ${formatValue(node.field, node.value, index)}`;
     case "contains":
       return `contains(${node.field},${quote(node.value)})`;
     case "and": {
-      const left = node.left.kind === "or" ? `(${formatFilter(node.left)})` : formatFilter(node.left);
+      const left =
+        node.left.kind === "or" ? `(${formatNode(node.left, index)})` : formatNode(node.left, index);
       const right =
         node.right.kind === "or" || node.right.kind === "and"
-          ? `(${formatFilter(node.right)})`
-          : formatFilter(node.right);
+          ? `(${formatNode(node.right, index)})`
+          : formatNode(node.right, index);
       return `${left} and ${right}`;
     }
     case "or": {
-      const right = node.right.kind === "or" ? `(${formatFilter(node.right)})` : formatFilter(node.right);
-      return `${formatFilter(node.left)} or ${right}`;
+      const right =
+        node.right.kind === "or" ? `(${formatNode(node.right, index)})` : formatNode(node.right, index);
+      return `${formatNode(node.left, index)} or ${right}`;
     }
   }
 }
@@ -440,44 +710,52 @@ export function formatFilter(node: FilterNode): string {
 // ---------------------------------------------------------------------------------------------
 // groupby and aggregationLevel
 
-function parseGroupby(input: string | readonly string[]): ReferralField[] {
+function parseGroupby(input: string | readonly string[], index: DatasetIndex): string[] {
   const fail = (detail: string): QueryValidationError => new QueryValidationError("groupby", detail);
   const names = typeof input === "string" ? input.split(",") : [...input];
   if (names.length === 0 || (names.length === 1 && (names[0] ?? "").trim() === "")) throw fail("is empty");
   if (names.length > MAX_GROUPBY_FIELDS) {
     throw fail(`more than ${MAX_GROUPBY_FIELDS} fields (got ${names.length})`);
   }
-  const fields: ReferralField[] = [];
-  names.forEach((raw, index) => {
+  const fields: string[] = [];
+  names.forEach((raw, position) => {
     checkCharacters("groupby", raw);
     const name = raw.trim();
-    if (name === "") throw fail(`empty field name at item ${index + 1}`);
-    if (!isReferralField(name)) throw fail(unknownFieldDetail(name, undefined));
+    if (name === "") throw fail(`empty field name at item ${position + 1}`);
+    const field = index.byName.get(name);
+    if (field === undefined) throw fail(unknownFieldDetail(index, name, undefined));
+    if (!field.groupBy)
+      throw fail(`'${name}' cannot be grouped by${index.where} (groupable fields: ${index.groupable})`);
     if (fields.includes(name)) throw fail(`'${name}' listed twice`);
     fields.push(name);
   });
   return fields;
 }
 
-function parseAggregationLevel(input: string): AggregationLevel {
+function parseAggregationLevel(input: string, dataset: DatasetDefinition): AggregationLevel {
   const level = input.trim().toLowerCase();
-  const known = AGGREGATION_LEVELS.find((l) => l === level);
+  const known = dataset.aggregationLevels.find((l) => l === level);
   if (known === undefined) {
     throw new QueryValidationError(
       "aggregationLevel",
-      `must be one of ${AGGREGATION_LEVELS.join(", ")} (got '${show(input)}')`,
+      `must be one of ${dataset.aggregationLevels.join(", ")} (got '${show(input)}')`,
     );
   }
   return known;
 }
 
-/** Validates a whole query once; everything after this point can trust the result. */
-export function validateQuery(input: QueryInput): ValidatedQuery {
+/**
+ * Validates a whole query once, for `dataset` (default referrals); everything after this point can
+ * trust the result, which names its dataset.
+ */
+export function validateQuery(input: QueryInput, dataset?: DatasetChoice): ValidatedQuery {
+  const definition = datasetFrom(dataset);
+  const index = indexOf(definition);
   let filter: string | undefined;
   let filterAst: FilterNode | undefined;
   if (input.filter !== undefined) {
-    filterAst = parseFilter(input.filter);
-    filter = formatFilter(filterAst);
+    filterAst = parseFilter(input.filter, definition);
+    filter = formatFilter(filterAst, definition);
     // The canonical text is what is stored, sent and checked again by the worker: it must fit too.
     if (filter.length > MAX_FILTER_LENGTH) {
       throw filterError(
@@ -485,27 +763,36 @@ export function validateQuery(input: QueryInput): ValidatedQuery {
       );
     }
   }
-  const groupby = input.groupby === undefined ? undefined : parseGroupby(input.groupby);
+  const groupby = input.groupby === undefined ? undefined : parseGroupby(input.groupby, index);
   let aggregationLevel: AggregationLevel | undefined;
   if (input.aggregationLevel !== undefined) {
-    aggregationLevel = parseAggregationLevel(input.aggregationLevel);
-    if (!groupby?.some((f) => isDateField(f))) {
+    if (definition.aggregationLevels.length === 0) {
       throw new QueryValidationError(
         "aggregationLevel",
-        `needs a date field in groupby (date fields: ${DATE_FIELDS.join(", ")})`,
+        `is not offered by dataset ${definition.id} (it has no date field to group by)`,
+      );
+    }
+    aggregationLevel = parseAggregationLevel(input.aggregationLevel, definition);
+    if (!groupby?.some((f) => index.aggregationDates.has(f))) {
+      throw new QueryValidationError(
+        "aggregationLevel",
+        index.referrals
+          ? `needs a date field in groupby (date fields: ${index.aggregationDateList})`
+          : `needs a date field in groupby (date fields of dataset ${definition.id}: ${index.aggregationDateList})`,
       );
     }
   }
-  return {
+  return queryOf(definition, {
     ...(filter !== undefined && filterAst !== undefined ? { filter, filterAst } : {}),
     ...(groupby !== undefined ? { groupby } : {}),
     ...(aggregationLevel !== undefined ? { aggregationLevel } : {}),
-  };
+  });
 }
 
 /**
  * The stored form of a query, one shape wherever a query is written down: run records, job
- * messages, manifests and the change feed's comparison. Absent parts are null.
+ * messages, manifests and the change feed's comparison. Absent parts are null. The dataset is
+ * stored beside it (absent = referrals).
  */
 export const querySpecSchema = z.object({
   filter: z.string().max(10_000).nullable(),
@@ -527,13 +814,16 @@ export function toQuerySpec(query: ValidatedQuery): QuerySpec {
   };
 }
 
-/** Validates a stored query again (a job message is outside input like any other). */
-export function validateQuerySpec(spec: QuerySpec): ValidatedQuery {
-  return validateQuery({
-    ...(spec.filter !== null ? { filter: spec.filter } : {}),
-    ...(spec.groupby !== null ? { groupby: spec.groupby } : {}),
-    ...(spec.aggregationLevel !== null ? { aggregationLevel: spec.aggregationLevel } : {}),
-  });
+/** Validates a stored query again, for its dataset (a job message is outside input like any other). */
+export function validateQuerySpec(spec: QuerySpec, dataset?: DatasetChoice): ValidatedQuery {
+  return validateQuery(
+    {
+      ...(spec.filter !== null ? { filter: spec.filter } : {}),
+      ...(spec.groupby !== null ? { groupby: spec.groupby } : {}),
+      ...(spec.aggregationLevel !== null ? { aggregationLevel: spec.aggregationLevel } : {}),
+    },
+    dataset,
+  );
 }
 
 /** Two stored queries ask for the same data (the canonical filter text makes this a plain comparison). */
