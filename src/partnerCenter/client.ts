@@ -16,7 +16,8 @@ import {
   type PipelinePolicy,
   type PipelineResponse,
 } from "@azure/core-rest-pipeline";
-import { PARTNER_CENTER_SCOPE, REFERRALS_PATH } from "./clouds.js";
+import { PARTNER_CENTER_SCOPE } from "./clouds.js";
+import type { DatasetDefinition } from "./datasets/index.js";
 import {
   isEnvelopeError,
   JsonBodyReader,
@@ -28,7 +29,7 @@ import {
 import { findCause, isAbortError } from "../common/errorChain.js";
 import { isPartnerCenterError, PartnerCenterError, type PartnerCenterTrace } from "./errors.js";
 import type { ReferralRow } from "./fields.js";
-import { toQueryParams, type ValidatedQuery } from "./query.js";
+import { queryDataset, toQueryParams, type ValidatedQuery } from "./query.js";
 import { partnerCenterRetryStrategy } from "./retry.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 
@@ -39,7 +40,7 @@ export interface PartnerCenterClientOptions {
   /** Origin of the API, e.g. https://api.partnercenter.microsoft.com. */
   readonly baseUrl: string;
   readonly credential: TokenCredential;
-  /** Rows per page (`top`), at most 10,000. */
+  /** Rows per page (`top`), at most 10,000 (and at most what the dataset's page documents). */
   readonly pageSize?: number;
   /** Pages fetched concurrently when the total is known (rows still come out in order). */
   readonly prefetchPages?: number;
@@ -308,8 +309,9 @@ function readJson(
 }
 
 /**
- * Client for `GET /partner/v1/analytics/referrals` on core-rest-pipeline: bearer token
- * policy, retries honouring Retry-After, Partner Center headers, and paging by
+ * Client for the Partner Center analytics family on core-rest-pipeline (`GET
+ * /partner/v1/analytics/referrals` and every other dataset's path, from the query's dataset):
+ * bearer token policy, retries honouring Retry-After, Partner Center headers, and paging by
  * `@nextLink` or `top`/`skip`.
  */
 export class PartnerCenterClient {
@@ -327,7 +329,7 @@ export class PartnerCenterClient {
   }
 
   /**
-   * Lists referrals (or group rows) page by page. Iterating yields rows; `byPage()` yields
+   * Lists the rows of the query's dataset (or group rows) page by page. Iterating yields rows; `byPage()` yields
    * pages with their request ids. Nothing waits for the whole result.
    */
   listReferrals(
@@ -374,6 +376,15 @@ export class PartnerCenterClient {
     }
   }
 
+  /** readReferralPages under the name that fits every dataset. */
+  readPages(
+    query: ValidatedQuery,
+    options: ListReferralsOptions,
+    stats?: PagingStats,
+  ): AsyncIterableIterator<PageReader> {
+    return this.readReferralPages(query, options, stats);
+  }
+
   private async *pages(
     query: ValidatedQuery,
     options: ListReferralsOptions,
@@ -400,12 +411,23 @@ export class PartnerCenterClient {
     stats: PagingStats,
   ): AsyncIterableIterator<PendingPage> {
     const grouped = (query.groupby?.length ?? 0) > 0;
+    const dataset = queryDataset(query);
+    const pageSize = Math.min(this.pageSize, dataset.maxPageSize);
     const params = toQueryParams(query);
     const pipeline = this.createPipeline(options.deadline, stats);
     const inner = new AbortController();
     const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, inner.signal]) : inner.signal;
     const fetchAt = (index: number, skip: number, url?: string): Promise<PendingPage> =>
-      this.fetchPage(pipeline, url ?? this.pageUrl(params, skip), index, skip, grouped, options, signal);
+      this.fetchPage(
+        pipeline,
+        url ?? this.pageUrl(dataset.path, params, pageSize, skip),
+        index,
+        skip,
+        grouped,
+        dataset,
+        options,
+        signal,
+      );
     try {
       // Each page is yielded, then its buffer goes back once the consumer asks for the next one.
       let page = await fetchAt(0, 0);
@@ -425,16 +447,16 @@ export class PartnerCenterClient {
         skip += page.page.rowCount;
         if (page.page.rowCount === 0) return;
       }
-      if (index > 1 || page.page.rowCount < this.pageSize) return;
+      if (index > 1 || page.page.rowCount < pageSize) return;
 
       // With a total, the remaining offsets are known: fetch ahead, emit in order.
       const total = page.page.totalCount;
       if (total !== undefined && total > skip) {
         const planned: number[] = [];
-        for (let s = skip; s < total && planned.length < 100_000; s += this.pageSize) planned.push(s);
+        for (let s = skip; s < total && planned.length < 100_000; s += pageSize) planned.push(s);
         // A total that fills its last page needs one more, empty page to show the data did not
         // grow: fetch it in the same window rather than alone after the rest.
-        if ((total - skip) % this.pageSize === 0 && planned.length < 100_000) planned.push(total);
+        if ((total - skip) % pageSize === 0 && planned.length < 100_000) planned.push(total);
         const inFlight: { skip: number; index: number; promise: Promise<PendingPage> }[] = [];
         let next = 0;
         let concurrency = Math.max(1, this.options.prefetchPages ?? 1);
@@ -469,7 +491,7 @@ export class PartnerCenterClient {
           skip = head.skip + page.page.rowCount;
         }
         index += planned.length;
-        if (page.page.rowCount < this.pageSize) return;
+        if (page.page.rowCount < pageSize) return;
       }
 
       // No total (or the data grew): page with skip until a short page.
@@ -480,7 +502,7 @@ export class PartnerCenterClient {
         page.release();
         index++;
         skip += page.page.rowCount;
-        if (page.page.rowCount < this.pageSize) return;
+        if (page.page.rowCount < pageSize) return;
       }
       throw new PartnerCenterError(
         "bad_response",
@@ -491,10 +513,10 @@ export class PartnerCenterClient {
     }
   }
 
-  private pageUrl(params: Record<string, string>, skip: number): string {
-    const url = new URL(REFERRALS_PATH, this.options.baseUrl);
+  private pageUrl(path: string, params: Record<string, string>, pageSize: number, skip: number): string {
+    const url = new URL(path, this.options.baseUrl);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    url.searchParams.set("top", String(this.pageSize));
+    url.searchParams.set("top", String(pageSize));
     url.searchParams.set("skip", String(skip));
     return url.toString();
   }
@@ -559,6 +581,7 @@ export class PartnerCenterClient {
     index: number,
     skip: number,
     grouped: boolean,
+    dataset: DatasetDefinition,
     options: ListReferralsOptions,
     signal: AbortSignal,
   ): Promise<PendingPage> {
@@ -593,7 +616,7 @@ export class PartnerCenterClient {
     const body = parsedBodies.get(response);
     const release = body?.release ?? nothingToRelease;
     try {
-      const page = readReferralPage(body?.value, grouped);
+      const page = readReferralPage(body?.value, grouped, dataset);
       this.logger.debug("Partner Center page received", {
         index,
         skip,

@@ -1,8 +1,15 @@
-/** National clouds that offer Partner Center analytics (China/21Vianet does not). */
+import { REFERRALS } from "./datasets/referrals.js";
+
+/**
+ * National clouds this exporter supports. Which datasets each offers is the registry's `clouds`
+ * (referrals: global and US Government; the license datasets: global only). Partner Center operated
+ * by 21Vianet offers some analytics datasets, but not referrals, and this exporter does not support it.
+ */
 export type Cloud = "global" | "usgov";
 
 export const PARTNER_CENTER_SCOPE = "https://api.partnercenter.microsoft.com/user_impersonation";
-export const REFERRALS_PATH = "/partner/v1/analytics/referrals";
+/** The referrals dataset's path (every dataset's path is in the registry). */
+export const REFERRALS_PATH = REFERRALS.path;
 
 /** Global and US Government share one API host; each cloud has its own sign-in authority (below). */
 const BASE_URLS: Record<Cloud, string> = {

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import type { DatasetDefinition, DatasetField } from "./datasets/index.js";
+import { REFERRALS } from "./datasets/referrals.js";
 import { DATE_FIELDS, REFERRAL_FIELDS, type ReferralRow } from "./fields.js";
 
 /** One page as Partner Center returned it, after validation. */
@@ -8,7 +10,7 @@ export interface ReferralPage {
   readonly totalCount?: number;
 }
 
-/** A page whose body is not the analytics envelope (or a bare array of rows). */
+/** A page whose body is not an analytics envelope (or a bare array of rows). */
 export class EnvelopeError extends Error {
   override readonly name = "EnvelopeError";
   readonly reason = "bad_envelope";
@@ -32,6 +34,8 @@ const PARTNER_DATE =
 
 const DATE_SET: ReadonlySet<string> = new Set(DATE_FIELDS);
 const TEXT_FIELDS = REFERRAL_FIELDS.filter((f) => f !== "id" && !DATE_SET.has(f));
+/** Where the rows are: `Value` in the analytics family, `items` in the license family. */
+const ROWS_KEYS = ["value", "items"] as const;
 
 function pick(obj: Record<string, unknown>, names: readonly string[]): unknown {
   const wanted = new Set(names.map((n) => n.toLowerCase()));
@@ -49,12 +53,17 @@ export interface LazyReferralPage {
 }
 
 /**
- * Reads a page envelope case-insensitively (`Value`/`value`, `@nextLink`/`@odata.nextLink`,
- * `TotalCount`/`totalCount`) or a bare array, and validates each row. `grouped` pages hold
- * group keys and a count instead of referrals, so only their shape is checked.
+ * Reads a page envelope case-insensitively (`Value`/`value` or `items`, `@nextLink`/`@odata.nextLink`,
+ * `TotalCount`/`totalCount`) or a bare array, and validates each row of `dataset` (default
+ * referrals). Grouped referrals pages hold group keys and a count instead of referrals, so only
+ * their shape is checked; other datasets' rows are read by their field types, grouped or not.
  */
-export function parseReferralPage(body: unknown, grouped: boolean): ReferralPage {
-  const page = readReferralPage(body, grouped);
+export function parseReferralPage(
+  body: unknown,
+  grouped: boolean,
+  dataset?: DatasetDefinition,
+): ReferralPage {
+  const page = readReferralPage(body, grouped, dataset);
   return {
     rows: page.rows(0, page.rowCount),
     ...(page.nextLink !== undefined ? { nextLink: page.nextLink } : {}),
@@ -70,7 +79,7 @@ export function settleBody(body: unknown): void {
   if (body === null || typeof body !== "object" || Array.isArray(body) || body instanceof LazyJsonArray)
     return;
   const obj = body as Record<string, unknown>;
-  const rows = pick(obj, ["value"]);
+  const rows = pick(obj, ROWS_KEYS);
   for (const value of Object.values(obj)) if (value instanceof LazyJsonArray && value !== rows) value.slice();
 }
 
@@ -78,7 +87,11 @@ export function settleBody(body: unknown): void {
  * The envelope checks of parseReferralPage now, the row checks when the rows are asked for. `Value`
  * may be a LazyJsonArray (from JsonBodyReader), whose rows are parsed only then.
  */
-export function readReferralPage(body: unknown, grouped: boolean): LazyReferralPage {
+export function readReferralPage(
+  body: unknown,
+  grouped: boolean,
+  dataset?: DatasetDefinition,
+): LazyReferralPage {
   let rawRows: unknown;
   let nextLink: unknown;
   let totalCount: unknown;
@@ -86,7 +99,7 @@ export function readReferralPage(body: unknown, grouped: boolean): LazyReferralP
     rawRows = body;
   } else if (body !== null && typeof body === "object") {
     const obj = body as Record<string, unknown>;
-    rawRows = pick(obj, ["value"]);
+    rawRows = pick(obj, ROWS_KEYS);
     nextLink = pick(obj, ["@nextLink", "@odata.nextLink", "nextLink"]);
     totalCount = pick(obj, ["TotalCount", "@odata.count"]);
     if (rawRows === undefined) throw new EnvelopeError("response has no 'Value' array");
@@ -105,6 +118,8 @@ export function readReferralPage(body: unknown, grouped: boolean): LazyReferralP
   }
 
   const source = rawRows;
+  // Referrals rows keep their own, fastest check; other datasets' rows are read by the registry.
+  const plan = dataset === undefined || dataset === REFERRALS ? undefined : rowPlan(dataset);
   return {
     rowCount: source.length,
     ...(typeof nextLink === "string" ? { nextLink } : {}),
@@ -122,7 +137,8 @@ export function readReferralPage(body: unknown, grouped: boolean): LazyReferralP
         if (!lazy && nestsDeeperThan(raw[i], MAX_ROW_DEPTH)) throw tooDeep(from + i);
         const row = asRow(raw[i]);
         if (row === undefined) throw new EnvelopeError(`row ${from + i} is not an object`);
-        if (!grouped) checkReferral(row, from + i);
+        if (plan !== undefined) readRow(row, plan, from + i);
+        else if (!grouped) checkReferral(row, from + i);
         rows[i] = row;
       }
       return rows;
@@ -178,6 +194,89 @@ function checkReferral(row: Record<string, unknown>, index: number): void {
       throw new EnvelopeError(
         `row ${index} field '${field}' is not a date: ${JSON.stringify(value).slice(0, 40)}`,
       );
+  }
+}
+
+/** How rows of a dataset other than referrals are read: its aliases, sentinels and field types. */
+interface RowPlan {
+  /** [alias, documented name] pairs. */
+  readonly aliases: readonly (readonly [string, string])[];
+  readonly sentinels: ReadonlySet<string>;
+  readonly fields: readonly DatasetField[];
+}
+
+const rowPlans = new WeakMap<DatasetDefinition, RowPlan>();
+
+function rowPlan(dataset: DatasetDefinition): RowPlan {
+  let plan = rowPlans.get(dataset);
+  if (plan === undefined) {
+    plan = {
+      aliases: dataset.fields.flatMap((f) => (f.aliases ?? []).map((a) => [a, f.name] as const)),
+      sentinels: new Set(dataset.nullSentinels ?? []),
+      fields: dataset.fields,
+    };
+    rowPlans.set(dataset, plan);
+  }
+  return plan;
+}
+
+const INTEGER_TEXT = /^-?\d+$/;
+const DECIMAL_TEXT = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+function badField(index: number, name: string, what: string, value: unknown): EnvelopeError {
+  return new EnvelopeError(
+    `row ${index} field '${name}' is not ${what}: ${JSON.stringify(value).slice(0, 40)}`,
+  );
+}
+
+/**
+ * Reads a row of a dataset other than referrals in place, the tolerant way the family's pages call
+ * for: a documented field that arrives under an alias takes its documented name (when that name is
+ * absent), the dataset's "none" sentinels become null, numbers that arrive as text ("63") become
+ * numbers, numbers in text fields (search's mpnId) become text, and "true"/"false" booleans. Anything
+ * else that does not fit a field's type is refused. Extra fields pass as they are.
+ */
+function readRow(row: Record<string, unknown>, plan: RowPlan, index: number): void {
+  for (const [alias, name] of plan.aliases) {
+    if (row[name] === undefined && Object.hasOwn(row, alias)) {
+      row[name] = row[alias];
+      Reflect.deleteProperty(row, alias);
+    }
+  }
+  for (const field of plan.fields) {
+    const name = field.name;
+    let value = row[name];
+    if (value === undefined || value === null) continue;
+    if (typeof value === "string" && plan.sentinels.has(value)) {
+      row[name] = null;
+      continue;
+    }
+    switch (field.type) {
+      case "string":
+        if (typeof value === "number" && Number.isFinite(value)) row[name] = String(value);
+        else if (typeof value !== "string") throw badField(index, name, "a string or null", value);
+        break;
+      case "timestamp":
+      case "date":
+        if (typeof value !== "string" || !PARTNER_DATE.test(value))
+          throw badField(index, name, "a date", value);
+        break;
+      case "integer":
+        if (typeof value === "string" && INTEGER_TEXT.test(value.trim())) value = row[name] = Number(value);
+        if (typeof value !== "number" || !Number.isSafeInteger(value))
+          throw badField(index, name, "a whole number", value);
+        break;
+      case "decimal":
+        if (typeof value === "string" && DECIMAL_TEXT.test(value.trim())) value = row[name] = Number(value);
+        if (typeof value !== "number" || !Number.isFinite(value))
+          throw badField(index, name, "a number", value);
+        break;
+      case "boolean":
+        if (typeof value === "string" && /^(?:true|false)$/i.test(value))
+          value = row[name] = value.toLowerCase() === "true";
+        if (typeof value !== "boolean") throw badField(index, name, "true or false", value);
+        break;
+    }
   }
 }
 
