@@ -1,4 +1,6 @@
+import { requireDataset, type DatasetId } from "../partnerCenter/datasets/index.js";
 import { createDataset, createMutableDataset, type MutableDataset } from "./dataset.js";
+import { createSimulatedDatasets, type OtherDatasetId, type SimulatedDataset } from "./datasets/index.js";
 import { EntraSimulator, type DeviceCodeApproval, type SimulatedApi } from "./entraRoute.js";
 import { KeyVaultSimulator } from "./keyVaultRoute.js";
 import {
@@ -6,6 +8,7 @@ import {
   type NextLinkMode,
   type PartnerCenterSimulator,
 } from "./partnerCenterRoute.js";
+import { createMutableTable, type MutableRowTable } from "./rowTable.js";
 import { startSimulatorServer, type SimulatorServer } from "./server.js";
 import { createSimulatorTls, type SimulatorTls } from "./tls.js";
 import { TokenRegistry, type SimulatedUser, type TokenRegistryOptions } from "./tokenRegistry.js";
@@ -49,7 +52,19 @@ function newApiCaller(name: LocalApiCallerName): LocalApiCaller {
 }
 
 export interface LocalCloudOptions {
+  /** Referrals rows. */
   readonly rows: number;
+  /**
+   * Rows of the other datasets (default DEFAULT_DATASET_ROWS, a few thousand each); a `referrals`
+   * entry here wins over `rows`.
+   */
+  readonly datasetRows?: Partial<Record<DatasetId, number>>;
+  /**
+   * Serve the upstream quirks the registry documents in some rows (aliases such as licenseActive,
+   * the 0001-01-01 null sentinel, a numeric mpnId, date-only searchDate, grouped subscription
+   * counts as strings), so the product's tolerance of them is exercised. Default true.
+   */
+  readonly quirks?: boolean;
   readonly seed?: number;
   /** Data set dates fall before this instant (default: start of today, UTC). */
   readonly end?: string;
@@ -71,7 +86,12 @@ export interface LocalCloud {
   readonly entra: EntraSimulator;
   readonly vault: KeyVaultSimulator;
   readonly partnerCenter: PartnerCenterSimulator;
+  /** The referrals rows. */
   readonly dataset: MutableDataset;
+  /** The other datasets' rows, from the same seed; keyed datasets' rows can change (see mutable). */
+  readonly datasets: Readonly<Record<OtherDatasetId, SimulatedDataset>>;
+  /** The changeable rows of a dataset with a key (throws for search and Azure usage, which have none). */
+  mutable(id: OtherDatasetId): MutableRowTable;
   /** Client applications that get app-only tokens for the product's API (client credentials). */
   readonly apiCallers: Readonly<Record<LocalApiCallerName, LocalApiCaller>>;
   /** The product's settings (env vars) that point it at this simulator. */
@@ -121,13 +141,31 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   vault.seedSecret(LOCAL_CLIENT_SECRET_NAME, clientSecret, { contentType: "text/plain" });
   const dataset = createMutableDataset(
     createDataset({
-      size: options.rows,
+      size: options.datasetRows?.referrals ?? options.rows,
       seed: options.seed ?? 1,
       ...(options.end ? { end: options.end } : {}),
     }),
   );
+  const { referrals: _referrals, ...otherRows } = options.datasetRows ?? {};
+  const generated = createSimulatedDatasets({
+    seed: options.seed ?? 1,
+    rows: otherRows,
+    ...(options.end ? { end: options.end } : {}),
+    ...(options.quirks !== undefined ? { quirks: options.quirks } : {}),
+  });
+  const tables = new Map<OtherDatasetId, MutableRowTable>();
+  const datasets = Object.fromEntries(
+    Object.values(generated).map((d) => {
+      const key = requireDataset(d.id).key;
+      if (key === null) return [d.id, d];
+      const rows = createMutableTable(d.rows, key);
+      tables.set(d.id as OtherDatasetId, rows);
+      return [d.id, { ...d, rows }];
+    }),
+  ) as Record<OtherDatasetId, SimulatedDataset>;
   const partnerCenter = createPartnerCenterRoute({
     dataset,
+    datasets,
     tokenVerifier: registry,
     ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
     ...(options.faults !== undefined ? { faults: options.faults } : {}),
@@ -148,6 +186,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     vault,
     partnerCenter,
     dataset,
+    datasets,
+    mutable(id) {
+      const rows = tables.get(id);
+      if (rows === undefined) throw new Error(`${id} has no key, so its rows cannot be changed by key`);
+      return rows;
+    },
     apiCallers,
     settingsEnv: () => ({
       LOCAL_MODE: "true",
