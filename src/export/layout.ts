@@ -25,12 +25,21 @@ export const CONTENT_TYPES: Record<ExportFormat, string> = {
   parquet: "application/vnd.apache.parquet",
 };
 
-export function dataFileName(format: ExportFormat): string {
-  return `referrals.${format}`;
+/** The file stem of referrals, the default dataset: `referrals.csv` and so on. */
+export const REFERRALS_FILE_STEM = "referrals";
+
+/** `${stem}.csv|json|parquet`; the stem is the dataset's `fileStem`. */
+export function dataFileName(format: ExportFormat, stem: string = REFERRALS_FILE_STEM): string {
+  return `${stem}.${format}`;
 }
 
-/** JSON Schema of the JSON rows, published beside every snapshot. */
-export const SCHEMA_FILE_NAME = "referrals.schema.json";
+/** JSON Schema of the JSON rows, published beside every snapshot as `${stem}.schema.json`. */
+export function schemaFileName(stem: string = REFERRALS_FILE_STEM): string {
+  return `${stem}.schema.json`;
+}
+
+/** The referrals export's JSON Schema file. */
+export const SCHEMA_FILE_NAME = schemaFileName();
 export const SCHEMA_CONTENT_TYPE = "application/schema+json";
 
 /** The change feed's formats: a feed is small, so it always comes as both. */

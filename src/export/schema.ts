@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { ContainerClient } from "@azure/storage-blob";
+import type { DatasetDefinition, DatasetField, FieldType } from "../partnerCenter/datasets/index.js";
 import { isDateField, REFERRAL_FIELDS } from "../partnerCenter/fields.js";
-import { SCHEMA_CONTENT_TYPE, SCHEMA_FILE_NAME } from "./layout.js";
+import { SCHEMA_CONTENT_TYPE, schemaFileName } from "./layout.js";
 
 /** A file published beside the data files that is not itself a snapshot format (the JSON Schema). */
 export interface ManifestSideFile {
@@ -11,14 +12,27 @@ export interface ManifestSideFile {
   readonly sha256: string;
 }
 
-/** Column types every format agrees on: CSV text, JSON values and Parquet physical types follow them. */
-export type ColumnType = "string" | "timestamp" | "int64";
+/**
+ * Column types every format agrees on: CSV text, JSON values and Parquet physical types follow them.
+ * `int64` holds the registry's integers (and a grouped referrals export's count), `double` its decimals.
+ */
+export type ColumnType = "string" | "timestamp" | "date" | "int64" | "double" | "boolean";
 
 export interface ColumnSchema {
   readonly name: string;
   readonly type: ColumnType;
   readonly nullable: boolean;
 }
+
+/** The column type of each registry field type. */
+export const COLUMN_TYPES: Readonly<Record<FieldType, ColumnType>> = {
+  string: "string",
+  timestamp: "timestamp",
+  date: "date",
+  integer: "int64",
+  decimal: "double",
+  boolean: "boolean",
+};
 
 export interface ColumnOptions {
   /** A grouped export: its last column is the count. */
@@ -28,9 +42,10 @@ export interface ColumnOptions {
 }
 
 /**
- * Types of an export's columns. Dates are UTC timestamps, a grouped export's count is a 64-bit
- * integer, everything else is text. Raw referral columns are Partner Center's documented fields
- * in documented order; a field documented later is appended after them, so positions never move.
+ * Types of a referrals export's columns. Dates are UTC timestamps, a grouped export's count is a
+ * 64-bit integer, everything else is text. Raw referral columns are Partner Center's documented
+ * fields in documented order; a field documented later is appended after them, so positions never
+ * move.
  */
 export function describeColumns(columns: readonly string[], options: ColumnOptions): ColumnSchema[] {
   const last = columns.length - 1;
@@ -46,40 +61,86 @@ export function describeColumns(columns: readonly string[], options: ColumnOptio
 /** The columns of a raw (not grouped) referrals export. */
 export const REFERRAL_COLUMNS: readonly ColumnSchema[] = describeColumns(REFERRAL_FIELDS, { grouped: false });
 
+/**
+ * The fields an export of any other dataset writes as columns, in order. Ungrouped: the dataset's
+ * fields in registry order, without the measures that only aggregation queries return (they would
+ * be empty in every row). Grouped: the groupby fields, then every measure.
+ */
+export function datasetColumnFields(
+  dataset: DatasetDefinition,
+  groupby: readonly string[] | undefined,
+): DatasetField[] {
+  if (groupby === undefined || groupby.length === 0)
+    return dataset.fields.filter((f) => f.groupedOnly !== true);
+  const byName = new Map(dataset.fields.map((f) => [f.name, f]));
+  const keys = groupby.map(
+    (name): DatasetField =>
+      byName.get(name) ?? { name, type: "string", filter: [], groupBy: true, description: "" },
+  );
+  return [...keys, ...dataset.fields.filter((f) => f.measure === true && !groupby.includes(f.name))];
+}
+
+/**
+ * Columns of an export of a dataset other than referrals, typed by the registry. Every column may be
+ * null: rows are exported as Partner Center sends them, and no field is guaranteed in every row.
+ */
+export function describeDatasetColumns(fields: readonly DatasetField[]): ColumnSchema[] {
+  return fields.map((f) => ({ name: f.name, type: COLUMN_TYPES[f.type], nullable: true }));
+}
+
 export const JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema";
 
 type JsonSchema = Record<string, unknown>;
 
-function propertySchema(column: ColumnSchema): JsonSchema {
-  const base: JsonSchema =
-    column.type === "timestamp"
-      ? {
-          type: "string",
-          format: "date-time",
-          description: "UTC instant, RFC 3339 with a Z suffix",
-        }
-      : column.type === "int64"
-        ? { type: "integer", minimum: 0 }
-        : { type: "string" };
+/** `integerMinimum`: the lower bound of int64 columns (a referrals count is never negative), or null. */
+function propertySchema(column: ColumnSchema, integerMinimum: number | null): JsonSchema {
+  let base: JsonSchema;
+  switch (column.type) {
+    case "timestamp":
+      base = { type: "string", format: "date-time", description: "UTC instant, RFC 3339 with a Z suffix" };
+      break;
+    case "date":
+      base = { type: "string", format: "date", description: "Calendar date, YYYY-MM-DD" };
+      break;
+    case "int64":
+      base = integerMinimum === null ? { type: "integer" } : { type: "integer", minimum: integerMinimum };
+      break;
+    case "double":
+      base = { type: "number" };
+      break;
+    case "boolean":
+      base = { type: "boolean" };
+      break;
+    case "string":
+      base = { type: "string" };
+      break;
+  }
   if (!column.nullable) return base;
   return { ...base, type: [base.type as string, "null"] };
 }
+
+const REFERRALS_DESCRIPTION =
+  "Rows of referrals.json, one object per row with the manifest's columns in order. Dates are UTC (RFC 3339, 'Z'); null marks an empty value. Fields Partner Center adds later are kept as extra properties and listed in the manifest's droppedFields.";
 
 /**
  * JSON Schema (2020-12) of an export's JSON file: an array of row objects that carry every column
  * (null where empty). Fields Partner Center adds later stay in the JSON rows, hence
  * `additionalProperties: true`; they are named in the manifest's `droppedFields`.
  */
-export function jsonSchemaFor(columns: readonly ColumnSchema[], title: string): JsonSchema {
+export function jsonSchemaFor(
+  columns: readonly ColumnSchema[],
+  title: string,
+  description = REFERRALS_DESCRIPTION,
+  integerMinimum: number | null = 0,
+): JsonSchema {
   return {
     $schema: JSON_SCHEMA_DIALECT,
     title,
-    description:
-      "Rows of referrals.json, one object per row with the manifest's columns in order. Dates are UTC (RFC 3339, 'Z'); null marks an empty value. Fields Partner Center adds later are kept as extra properties and listed in the manifest's droppedFields.",
+    description,
     type: "array",
     items: {
       type: "object",
-      properties: Object.fromEntries(columns.map((c) => [c.name, propertySchema(c)])),
+      properties: Object.fromEntries(columns.map((c) => [c.name, propertySchema(c, integerMinimum)])),
       required: columns.map((c) => c.name),
       additionalProperties: true,
     },
@@ -94,21 +155,49 @@ export function referralJsonSchema(): JsonSchema {
   return jsonSchemaFor(REFERRAL_COLUMNS, RAW_TITLE);
 }
 
-/** The text published beside a snapshot as referrals.schema.json. */
-export function jsonSchemaText(columns: readonly ColumnSchema[], grouped: boolean): string {
-  return `${JSON.stringify(jsonSchemaFor(columns, grouped ? GROUPED_TITLE : RAW_TITLE), null, 2)}\n`;
+/** The JSON Schema of an export of a dataset other than referrals. */
+export function datasetJsonSchema(
+  dataset: DatasetDefinition,
+  columns: readonly ColumnSchema[],
+  grouped: boolean,
+): JsonSchema {
+  const sentinels = dataset.nullSentinels ?? [];
+  const description = [
+    `Rows of ${dataset.fileStem}.json (${dataset.title}), one object per row with the manifest's columns in order.`,
+    "Timestamps are UTC (RFC 3339 with milliseconds and 'Z'), integers and decimals are JSON numbers, booleans true/false; null marks an empty value.",
+    ...(sentinels.length > 0
+      ? [`Values Partner Center uses for "none" (${sentinels.join(", ")}) are exported as null.`]
+      : []),
+    "Fields Partner Center adds later are kept as extra properties and listed in the manifest's droppedFields.",
+  ].join(" ");
+  const title = `Partner Center ${dataset.title.toLowerCase()} export (${grouped ? "grouped" : "raw rows"})`;
+  return jsonSchemaFor(columns, title, description, null);
 }
 
-/** Uploads referrals.schema.json into the run folder and describes it for the manifest. */
+/** The text published beside a snapshot as `<stem>.schema.json`. */
+export function jsonSchemaText(
+  columns: readonly ColumnSchema[],
+  grouped: boolean,
+  dataset?: DatasetDefinition,
+): string {
+  const schema =
+    dataset === undefined || dataset.id === "referrals"
+      ? jsonSchemaFor(columns, grouped ? GROUPED_TITLE : RAW_TITLE)
+      : datasetJsonSchema(dataset, columns, grouped);
+  return `${JSON.stringify(schema, null, 2)}\n`;
+}
+
+/** Uploads `<stem>.schema.json` into the run folder and describes it for the manifest. */
 export async function writeSchemaFile(
   container: ContainerClient,
   folder: string,
   columns: readonly ColumnSchema[],
   grouped: boolean,
   abortSignal: AbortSignal,
+  dataset?: DatasetDefinition,
 ): Promise<ManifestSideFile> {
-  const body = Buffer.from(jsonSchemaText(columns, grouped), "utf8");
-  const path = `${folder}${SCHEMA_FILE_NAME}`;
+  const body = Buffer.from(jsonSchemaText(columns, grouped, dataset), "utf8");
+  const path = `${folder}${schemaFileName(dataset?.fileStem)}`;
   await container.getBlockBlobClient(path).upload(body, body.length, {
     blobHTTPHeaders: { blobContentType: SCHEMA_CONTENT_TYPE },
     abortSignal,

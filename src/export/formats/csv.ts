@@ -1,5 +1,6 @@
 import { stringify, type Stringifier } from "csv-stringify";
 import { stringify as stringifySync } from "csv-stringify/sync";
+import { decimalText, plainNumber } from "../typedValues.js";
 import type { FormatWriter, FormatWriterOptions } from "./formatWriter.js";
 import { TextFileWriter } from "./textFileWriter.js";
 
@@ -24,6 +25,12 @@ export interface CsvOptions {
   readonly columns: readonly string[];
   readonly formulaGuard: boolean;
   readonly bom: boolean;
+  /**
+   * Columns of decimals: written with a fractional digit even when whole (`20.0`), so that readers
+   * that guess types see a decimal column. Numbers elsewhere are written as they are, never with an
+   * exponent.
+   */
+  readonly decimalColumns?: ReadonlySet<string>;
 }
 
 /** RFC 4180 CSV (CRLF, header row, quotes only where needed, nulls as empty fields). */
@@ -36,6 +43,7 @@ export function createCsvStringifier(options: CsvOptions): Stringifier {
     quoted_match: /^\s|\s$|[\r\n]/,
     cast: {
       string: options.formulaGuard ? guardFormula : (v) => v,
+      number: plainNumber,
       boolean: (v) => (v ? "true" : "false"),
       object: (v) => JSON.stringify(v),
     },
@@ -70,7 +78,8 @@ export function createCsvPageFormatter(options: CsvOptions): CsvPageFormatter {
     let s: string;
     if (typeof value === "string") s = text(value);
     else if (value === null || value === undefined) return "";
-    else if (typeof value === "number" || typeof value === "bigint") s = String(value);
+    else if (typeof value === "number") s = plainNumber(value);
+    else if (typeof value === "bigint") s = String(value);
     else if (typeof value === "boolean") return value ? "true" : "false";
     else if (value instanceof Date) s = String(value.getTime());
     else if (typeof value === "object") s = JSON.stringify(value);
@@ -95,6 +104,7 @@ export function createCsvPageFormatter(options: CsvOptions): CsvPageFormatter {
       quoted_match: /^\s|\s$|[\r\n]/,
       cast: {
         string: text,
+        number: plainNumber,
         boolean: (v: boolean) => (v ? "true" : "false"),
         object: (v: object) => JSON.stringify(v),
       },
@@ -104,6 +114,27 @@ export function createCsvPageFormatter(options: CsvOptions): CsvPageFormatter {
         if (rows.length === 0) return;
         if (!started) start(write);
         write(stringifySync([...rows], library));
+      },
+      end,
+    };
+  }
+
+  const decimals = options.decimalColumns;
+  if (decimals !== undefined && columns.some((c) => decimals.has(c))) {
+    // A text function per column: decimals get their fractional digit, the rest as below.
+    const decimalField = (value: unknown): string =>
+      typeof value === "number" ? decimalText(value) : fieldText(value);
+    const texts = columns.map((c) => (decimals.has(c) ? decimalField : fieldText));
+    return {
+      format(rows, write) {
+        if (rows.length === 0) return;
+        if (!started) start(write);
+        for (const row of rows) {
+          let line = "";
+          for (let j = 0; j < columns.length; j++)
+            line += `${j === 0 ? "" : ","}${(texts[j] as typeof fieldText)(row[columns[j] as string])}`;
+          write(`${line}\r\n`);
+        }
       },
       end,
     };
@@ -126,10 +157,19 @@ export function createCsvPageFormatter(options: CsvOptions): CsvPageFormatter {
 }
 
 /** A CSV file of a run, rendered a page at a time into its blob. */
-export function openCsvFile(columns: readonly string[], options: FormatWriterOptions): FormatWriter {
+export function openCsvFile(
+  columns: readonly string[],
+  options: FormatWriterOptions,
+  decimalColumns?: ReadonlySet<string>,
+): FormatWriter {
   return new TextFileWriter(
     "csv",
-    createCsvPageFormatter({ columns, formulaGuard: options.csvFormulaGuard, bom: options.csvBom }),
+    createCsvPageFormatter({
+      columns,
+      formulaGuard: options.csvFormulaGuard,
+      bom: options.csvBom,
+      ...(decimalColumns !== undefined ? { decimalColumns } : {}),
+    }),
     options,
   );
 }

@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from "node:stream";
-import type { FormatWriter, FormatWriterOptions } from "./formatWriter.js";
+import { decimalText } from "../typedValues.js";
+import type { FormatRow, FormatWriter, FormatWriterOptions } from "./formatWriter.js";
 import { TextFileWriter } from "./textFileWriter.js";
 
 /**
@@ -45,7 +46,65 @@ export class JsonArrayPages {
   }
 }
 
-/** A JSON file of a run, rendered a page at a time into its blob. */
-export function openJsonFile(options: FormatWriterOptions): FormatWriter {
-  return new TextFileWriter("json", new JsonArrayPages(), options);
+const MAX_CACHED_KEYS = 1_000;
+
+/**
+ * The same JSON array, with the decimals of `decimalColumns` written with a fractional digit even
+ * when whole (`"quantity":20.0`), so that readers that guess types from the text (DuckDB) see
+ * decimals. Everything else is what JSON.stringify writes, in the row's own key order.
+ */
+export class TypedJsonArrayPages {
+  private first = true;
+  private readonly decimals: ReadonlySet<string>;
+  /** `"name":` of every key seen, JSON-escaped once. */
+  private readonly keys = new Map<string, string>();
+
+  constructor(decimalColumns: ReadonlySet<string>) {
+    this.decimals = decimalColumns;
+  }
+
+  format(rows: readonly FormatRow[], write: (text: string) => void): void {
+    for (const row of rows) {
+      write(this.first ? "[\n" : ",\n");
+      write(this.row(row));
+      this.first = false;
+    }
+  }
+
+  end(write: (text: string) => void): void {
+    write(this.first ? "[]\n" : "\n]\n");
+  }
+
+  private row(row: FormatRow): string {
+    let text = "";
+    for (const key in row) {
+      const value = row[key];
+      // What JSON.stringify leaves out of an object.
+      if (value === undefined || typeof value === "function" || typeof value === "symbol") continue;
+      let name = this.keys.get(key);
+      if (name === undefined) {
+        name = `${JSON.stringify(key)}:`;
+        // Columns and a few extra fields; an upstream that invents names per row is not cached.
+        if (this.keys.size < MAX_CACHED_KEYS) this.keys.set(key, name);
+      }
+      const json =
+        typeof value === "number" && Number.isFinite(value) && this.decimals.has(key)
+          ? decimalText(value)
+          : JSON.stringify(value);
+      text += text === "" ? `{${name}${json}` : `,${name}${json}`;
+    }
+    return text === "" ? "{}" : `${text}}`;
+  }
+}
+
+/** A JSON file of a run, rendered a page at a time into its blob; see TypedJsonArrayPages for decimals. */
+export function openJsonFile(
+  options: FormatWriterOptions,
+  decimalColumns?: ReadonlySet<string>,
+): FormatWriter {
+  const pages =
+    decimalColumns !== undefined && decimalColumns.size > 0
+      ? new TypedJsonArrayPages(decimalColumns)
+      : new JsonArrayPages();
+  return new TextFileWriter("json", pages, options);
 }

@@ -22,16 +22,28 @@ export function openFormatWriter(
   columns: readonly ColumnSchema[] | readonly string[],
   options: FormatWriterOptions,
 ): FormatWriter {
+  const decimals = decimalColumns(columns);
   switch (format) {
     case "csv":
       return openCsvFile(
         columns.map((c: ColumnSchema | string) => (typeof c === "string" ? c : c.name)),
         options,
+        decimals,
       );
     case "json":
-      return openJsonFile(options);
+      return openJsonFile(options, decimals);
     case "parquet":
       // The overloads let only a schema through with Parquet.
       return openParquetFile(columns as readonly ColumnSchema[], options);
   }
+}
+
+/** The names of the schema's decimal columns; undefined when there are none (or only names were given). */
+function decimalColumns(
+  columns: readonly ColumnSchema[] | readonly string[],
+): ReadonlySet<string> | undefined {
+  const names = columns.flatMap((c: ColumnSchema | string) =>
+    typeof c !== "string" && c.type === "double" ? [c.name] : [],
+  );
+  return names.length > 0 ? new Set(names) : undefined;
 }

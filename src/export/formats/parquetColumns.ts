@@ -18,6 +18,19 @@ export function schemaElement(column: ColumnSchema): SchemaElement {
     case "int64":
       // Plain INT64 is a signed 64-bit integer to every reader.
       return { name: column.name, type: "INT64", repetition_type };
+    case "double":
+      return { name: column.name, type: "DOUBLE", repetition_type };
+    case "boolean":
+      return { name: column.name, type: "BOOLEAN", repetition_type };
+    case "date":
+      // Days since 1970-01-01.
+      return {
+        name: column.name,
+        type: "INT32",
+        converted_type: "DATE",
+        logical_type: { type: "DATE" },
+        repetition_type,
+      };
     case "string":
       return {
         name: column.name,
@@ -65,8 +78,29 @@ export function converter(column: ColumnSchema): Converter {
         if (typeof v === "string" && /^-?\d{1,19}$/.test(v)) return BigInt(v);
         return fail(column, v);
       };
+    case "double":
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        // Rows are normalised before they get here, so decimals are finite numbers.
+        return typeof v === "number" && Number.isFinite(v) ? v : fail(column, v);
+      };
+    case "boolean":
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        return typeof v === "boolean" ? (v ? 1 : 0) : fail(column, v);
+      };
+    case "date":
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        // Normalised dates are YYYY-MM-DD.
+        const ms = typeof v === "string" && DATE_TEXT.test(v) ? Date.parse(`${v}T00:00:00Z`) : Number.NaN;
+        return Number.isNaN(ms) ? fail(column, v) : Math.round(ms / DAY_MS);
+      };
   }
 }
+
+const DATE_TEXT = /^\d{4}-\d{2}-\d{2}$/;
+const DAY_MS = 86_400_000;
 
 /** Collects one column of a row group in the form it crosses to the encoder in. */
 export interface ColumnBuilder {
@@ -114,6 +148,34 @@ export function builder(column: ColumnSchema, size: number): ColumnBuilder {
         pack: (rows) => {
           const part = rows === size ? millis : millis.slice(0, rows);
           return { column: { kind: "timestamp", millis: part }, transfer: [part.buffer] };
+        },
+      };
+    }
+    case "date":
+    case "double": {
+      const numbers = new Float64Array(size).fill(Number.NaN);
+      const kind = column.type;
+      return {
+        add(value, at) {
+          if (value !== null) numbers[at] = value as number;
+        },
+        pack: (rows) => {
+          const part = rows === size ? numbers : numbers.slice(0, rows);
+          const packed: PackedColumn =
+            kind === "date" ? { kind: "date", days: part } : { kind: "double", values: part };
+          return { column: packed, transfer: [part.buffer] };
+        },
+      };
+    }
+    case "boolean": {
+      const values = new Uint8Array(size).fill(2);
+      return {
+        add(value, at) {
+          if (value !== null) values[at] = value as number;
+        },
+        pack: (rows) => {
+          const part = rows === size ? values : values.slice(0, rows);
+          return { column: { kind: "boolean", values: part }, transfer: [part.buffer] };
         },
       };
     }

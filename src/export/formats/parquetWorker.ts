@@ -11,7 +11,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import type { EncoderData, EncoderReply, EncoderRequest, PackedColumn } from "./parquetMessages.js";
 
-type Value = string | number | bigint | null;
+type Value = string | number | bigint | boolean | null;
 
 /** Keeps what hyparquet writes until it is sent; the buffer is reused after each group. */
 class ChunkWriter extends ByteWriter {
@@ -54,6 +54,21 @@ function unpack(column: PackedColumn, rows: number): Value[] {
       return values;
     case "int64":
       for (let i = 0; i < rows; i++) values[i] = column.present[i] === 1 ? (column.values[i] ?? 0n) : null;
+      return values;
+    case "date":
+    case "double": {
+      const numbers = column.kind === "date" ? column.days : column.values;
+      for (let i = 0; i < rows; i++) {
+        const n = numbers[i] ?? Number.NaN;
+        values[i] = Number.isNaN(n) ? null : n;
+      }
+      return values;
+    }
+    case "boolean":
+      for (let i = 0; i < rows; i++) {
+        const b = column.values[i] ?? 2;
+        values[i] = b === 2 ? null : b === 1;
+      }
       return values;
   }
 }
