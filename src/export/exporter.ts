@@ -2,20 +2,36 @@ import { setImmediate } from "node:timers/promises";
 import type { ContainerClient } from "@azure/storage-blob";
 import type { ExportFormat } from "./layout.js";
 import type { PartnerCenterClient, PagingStats } from "../partnerCenter/client.js";
+import { requireDataset, type DatasetDefinition } from "../partnerCenter/datasets/index.js";
+import { PartnerCenterError } from "../partnerCenter/errors.js";
 import { REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
 import { toQuerySpec, type ValidatedQuery } from "../partnerCenter/query.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { ChangeFeed } from "./changeFeed/changeFeed.js";
+import { createRowNormalizer, RowValueError } from "./datasetRows.js";
 import { ExportError, toExportError } from "./errors.js";
 import type { FormatWriter } from "./formats/formatWriter.js";
 import { openFormatWriter } from "./formats/openFormatWriter.js";
 import { IdTracker } from "./idTracker.js";
 import { dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
-import { manifestFiles, type Manifest, type ManifestFile, type Trigger } from "./manifest.js";
+import {
+  manifestFiles,
+  type Manifest,
+  type ManifestAliasRead,
+  type ManifestChangeFeedStatus,
+  type ManifestFile,
+  type Trigger,
+} from "./manifest.js";
 import { findCountField, normalizeGroupRow, normalizeReferral } from "./normalize.js";
 import { publishLatest, type PublishOptions } from "./publish.js";
 import { snapshotDateOf } from "./runId.js";
-import { describeColumns, writeSchemaFile, type ColumnSchema } from "./schema.js";
+import {
+  datasetColumnFields,
+  describeColumns,
+  describeDatasetColumns,
+  writeSchemaFile,
+  type ColumnSchema,
+} from "./schema.js";
 
 export interface ExportJob {
   readonly runId: string;
@@ -35,8 +51,11 @@ export interface ExportProgress {
   readonly elapsedMs: number;
 }
 
+/** What the exporter needs of the Partner Center client: pages of the query's dataset. */
+export type ExportClient = Pick<PartnerCenterClient, "readReferralPages">;
+
 export interface ExportEnvironment {
-  readonly client: PartnerCenterClient;
+  readonly client: ExportClient;
   readonly container: ContainerClient;
   readonly logger?: Logger;
   readonly csvFormulaGuard: boolean;
@@ -69,6 +88,29 @@ const SLICE_ROWS = 100;
 /** Rows between two turns of the event loop while a page is processed (see the page loop). */
 const YIELD_EVERY_ROWS = 1_000;
 
+const REFERRALS = requireDataset("referrals");
+
+/** The dataset a query reads: the one it names, or referrals. */
+export function datasetOf(query: ValidatedQuery): DatasetDefinition {
+  // Read through a narrow type: queries of earlier versions carry no dataset.
+  return (query as { readonly dataset?: DatasetDefinition }).dataset ?? REFERRALS;
+}
+
+/** Why a run of a dataset other than referrals writes no change feed. */
+export function changeFeedStatus(dataset: DatasetDefinition, grouped: boolean): ManifestChangeFeedStatus {
+  if (grouped)
+    return {
+      available: false,
+      reason: "grouped rows are aggregates without identity, so no change feed is written",
+    };
+  if (dataset.key === null)
+    return {
+      available: false,
+      reason: `${dataset.title} rows have no key (${dataset.noKeyReason ?? "no field identifies a row"}), so snapshots cannot be compared row by row`,
+    };
+  return { available: false, reason: "the change feed is written for referrals only in this version" };
+}
+
 /**
  * Runs one export: pages from Partner Center stream through CSV/JSON/Parquet into the run's
  * folder, the manifest is written last, and only then is `latest/` updated. Any failure
@@ -83,6 +125,8 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     profile: job.profile,
   });
   const folder = runFolder(job.profile, job.runId);
+  const dataset = datasetOf(job.query);
+  const referrals = dataset.id === "referrals";
   const grouped = (job.query.groupby?.length ?? 0) > 0;
   const stats: PagingStats = { pages: 0, throttled: 0, retries: 0, concurrency: 1 };
   const deadline = startedAt.getTime() + env.deadlineSeconds * 1000;
@@ -98,8 +142,16 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   const noteDropped = (name: string): void => {
     dropped.add(name);
   };
+  const aliases = new Map<string, ManifestAliasRead>();
+  const noteAlias = (alias: string, field: string): void => {
+    if (!aliases.has(alias)) aliases.set(alias, { alias, field });
+  };
+  // Rows of other datasets: typed by the registry, on the first page (see below).
+  let normalizeRow: ((raw: ReferralRow) => ReferralRow) | undefined;
   const requestIds: string[] = [];
-  const ids = grouped ? undefined : new IdTracker();
+  // Referrals are de-duplicated on their id; other datasets keep every row as sent (their keys are
+  // partly inferred, and the count check below still catches paging that repeats rows).
+  const ids = grouped || !referrals ? undefined : new IdTracker();
   let duplicates = 0;
   let rowCount = 0;
   let totalReported: number | undefined;
@@ -108,10 +160,11 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     trigger: job.trigger,
     formats: job.formats,
     query: toQuerySpec(job.query),
+    ...(referrals ? {} : { dataset: dataset.id }),
   });
   try {
-    // Raw profiles get a change feed against the snapshot latest/ names now.
-    if (!grouped)
+    // Raw referral profiles get a change feed against the snapshot latest/ names now.
+    if (!grouped && referrals)
       changeFeed = await ChangeFeed.open({
         container: env.container,
         profile: job.profile,
@@ -132,15 +185,26 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     for await (const page of pages) {
       if (page.index === 0) {
         totalReported = page.totalCount;
-        if (grouped) {
+        if (!referrals) {
+          const fields = datasetColumnFields(dataset, job.query.groupby);
+          columns = fields.map((f) => f.name);
+          schema = describeDatasetColumns(fields);
+          normalizeRow = createRowNormalizer(fields, {
+            nullSentinels: dataset.nullSentinels,
+            onExtra: (name) => {
+              if (dropped.size < MAX_DROPPED_FIELDS) dropped.add(name);
+            },
+            onAlias: noteAlias,
+          });
+        } else if (grouped) {
           const first = page.rows(0, 1)[0];
           countField = first ? findCountField(first, job.query.groupby ?? []) : undefined;
           columns = [...(job.query.groupby ?? []), countField ?? "count"];
         } else {
           columns = [...REFERRAL_FIELDS];
         }
-        schema = describeColumns(columns, { grouped, countField });
-        writers = openWriters(job, env, folder, schema, signal);
+        if (referrals) schema = describeColumns(columns, { grouped, countField });
+        writers = openWriters(job, env, folder, schema, dataset.fileStem, signal);
       }
       if (requestIds.length < MAX_REQUEST_IDS && page.trace.requestId) requestIds.push(page.trace.requestId);
       // A slice of rows at a time is parsed, normalised and rendered by every format, so rows never
@@ -150,7 +214,14 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         // the socket until this page is done, and the next page arrives late.
         if (from > 0 && from % YIELD_EVERY_ROWS === 0) await setImmediate();
         const rows: ReferralRow[] = [];
-        for (const raw of page.rows(from, Math.min(page.rowCount, from + SLICE_ROWS))) {
+        const slice = page.rows(from, Math.min(page.rowCount, from + SLICE_ROWS));
+        if (normalizeRow) {
+          normalizeSlice(normalizeRow, slice, rows, page.index, from, page.trace);
+          rowCount += rows.length;
+          for (const writer of writers) writer.write(rows);
+          continue;
+        }
+        for (const raw of slice) {
           let row: ReferralRow;
           if (ids) {
             row = normalizeReferral(raw, dropped.size < MAX_DROPPED_FIELDS ? noteDropped : undefined);
@@ -206,11 +277,12 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       throw new ExportError("upstream", "Partner Center returned no page");
     }
     const changes = changeFeed ? await changeFeed.finish() : null;
-    const schemaFile = await writeSchemaFile(env.container, folder, schema, grouped, signal);
+    const schemaFile = await writeSchemaFile(env.container, folder, schema, grouped, signal, dataset);
     const manifest: Manifest = {
       schemaVersion: 1,
       runId: job.runId,
       profile: job.profile,
+      dataset: dataset.id,
       source: job.source,
       trigger: job.trigger,
       snapshotDate: snapshotDateOf(job.runId),
@@ -230,9 +302,11 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       schema,
       schemaFile,
       droppedFields: [...dropped].sort(),
+      ...(referrals ? {} : { aliasesRead: [...aliases.values()] }),
       integrity: { duplicatesRemoved: duplicates, countMatchesTotal: countMatches, warnings },
       files,
       changes,
+      ...(referrals ? {} : { changeFeed: changeFeedStatus(dataset, grouped) }),
     };
     const manifestPath = `${folder}${MANIFEST_NAME}`;
     const text = JSON.stringify(manifest, null, 2);
@@ -265,17 +339,43 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   }
 }
 
+/**
+ * Normalises a slice of rows of a dataset other than referrals into `out`. A value its column cannot
+ * hold fails the run as any malformed page does, naming the page, the row and the field.
+ */
+function normalizeSlice(
+  normalizeRow: (raw: ReferralRow) => ReferralRow,
+  slice: readonly ReferralRow[],
+  out: ReferralRow[],
+  pageIndex: number,
+  from: number,
+  trace: PartnerCenterError["trace"],
+): void {
+  let i = 0;
+  try {
+    for (; i < slice.length; i++) out.push(normalizeRow(slice[i] as ReferralRow));
+  } catch (error) {
+    if (!(error instanceof RowValueError)) throw error;
+    throw new PartnerCenterError(
+      "bad_response",
+      `Partner Center sent an unexpected page ${pageIndex}: row ${from + i} ${error.message}`,
+      { trace, cause: error },
+    );
+  }
+}
+
 function openWriters(
   job: ExportJob,
   env: ExportEnvironment,
   folder: string,
   schema: readonly ColumnSchema[],
+  fileStem: string,
   signal: AbortSignal,
 ): FormatWriter[] {
   return job.formats.map((format) =>
     openFormatWriter(format, schema, {
       container: env.container,
-      path: `${folder}${dataFileName(format)}`,
+      path: `${folder}${dataFileName(format, fileStem)}`,
       signal,
       csvFormulaGuard: env.csvFormulaGuard,
       csvBom: env.csvBom,

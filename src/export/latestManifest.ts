@@ -10,6 +10,8 @@ import { latestFolder, MANIFEST_NAME } from "./layout.js";
  */
 const latestManifestSchema = z.object({
   runId: z.string(),
+  /** The dataset it exported; absent in manifests written before there was more than referrals. */
+  dataset: z.string().default("referrals"),
   query: querySpecSchema,
   /** Who published it: a configured profile or an ad-hoc export (absent in older manifests). */
   source: z.enum(["profile", "adhoc"]).optional(),

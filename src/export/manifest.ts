@@ -1,3 +1,4 @@
+import type { DatasetId } from "../partnerCenter/datasets/index.js";
 import type { QuerySpec } from "../partnerCenter/query.js";
 import type { ExportFormat } from "./layout.js";
 import type { WrittenBlob } from "./blobs/blockWriter.js";
@@ -53,11 +54,25 @@ export interface ManifestChanges {
   readonly files: readonly ManifestFile[];
 }
 
+/** Why a run has no change feed, for datasets other than referrals (whose `changes` says it all). */
+export interface ManifestChangeFeedStatus {
+  readonly available: false;
+  readonly reason: string;
+}
+
+/** A field Partner Center sent under another name than the documented one, read as that field. */
+export interface ManifestAliasRead {
+  readonly alias: string;
+  readonly field: string;
+}
+
 /** `_manifest.json`: written last; its presence means the files beside it are complete. */
 export interface Manifest {
   readonly schemaVersion: 1;
   readonly runId: string;
   readonly profile: string;
+  /** The Partner Center analytics dataset exported (its files are named after it: `referrals.csv`, …). */
+  readonly dataset: DatasetId;
   /** Published by a configured profile or by an ad-hoc export (which may never replace a profile's latest/). */
   readonly source: "profile" | "adhoc";
   readonly trigger: Trigger;
@@ -77,16 +92,20 @@ export interface Manifest {
   readonly columns: readonly string[];
   /** The columns with their types and nullability, in the same order (CSV, JSON and Parquet agree). */
   readonly schema: readonly ColumnSchema[];
-  /** referrals.schema.json: JSON Schema of the JSON file's rows. */
+  /** `<stem>.schema.json`: JSON Schema of the JSON file's rows. */
   readonly schemaFile: ManifestSideFile;
   /** Upstream fields not in the stable CSV/Parquet columns (kept in the JSON file). */
   readonly droppedFields: readonly string[];
+  /** Datasets other than referrals: fields that arrived under an alias (e.g. licenseActive). */
+  readonly aliasesRead?: readonly ManifestAliasRead[];
   readonly integrity: {
     readonly duplicatesRemoved: number;
     readonly countMatchesTotal: boolean | null;
     readonly warnings: readonly string[];
   };
   readonly files: readonly ManifestFile[];
-  /** Null for grouped profiles, which have no change feed. */
+  /** Null for grouped profiles, which have no change feed, and for datasets other than referrals. */
   readonly changes: ManifestChanges | null;
+  /** Datasets other than referrals: why there is no change feed (a dataset without a row key, …). */
+  readonly changeFeed?: ManifestChangeFeedStatus;
 }

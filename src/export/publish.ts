@@ -1,6 +1,7 @@
 import { RestError } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
+import { DATASETS } from "../partnerCenter/datasets/index.js";
 import {
   CHANGE_FEED_FORMATS,
   changesFileName,
@@ -10,7 +11,7 @@ import {
   latestFolder,
   MANIFEST_NAME,
   runFolder,
-  SCHEMA_FILE_NAME,
+  schemaFileName,
 } from "./layout.js";
 import type { Manifest } from "./manifest.js";
 
@@ -23,12 +24,19 @@ import type { Manifest } from "./manifest.js";
  * never stays mixed. docs/reliability.md describes the design and the tests that prove it.
  */
 
-/** Every name `latest/` may hold besides the manifest. */
-const LATEST_NAMES = [
-  ...EXPORT_FORMATS.map(dataFileName),
-  SCHEMA_FILE_NAME,
+/**
+ * Every name `latest/` may hold besides the manifest: each dataset's files (a profile may move to
+ * another dataset, and the old dataset's files must not linger beside the new ones) and the feed.
+ */
+const LATEST_NAMES: ReadonlySet<string> = new Set([
+  ...DATASETS.flatMap((d) => [
+    ...EXPORT_FORMATS.map((f) => dataFileName(f, d.fileStem)),
+    schemaFileName(d.fileStem),
+  ]),
   ...CHANGE_FEED_FORMATS.map(changesFileName),
-];
+]);
+/** More blobs than `latest/` ever holds: listing it stops there. */
+const MAX_LATEST_BLOBS = 1_000;
 
 /** `{profile}/_publishing.json`: outside `latest/` and the Hive partitions, so no reader lists it. */
 export function publishIntentName(profile: string): string {
@@ -81,15 +89,36 @@ interface PublishedFiles {
   readonly changes?: { readonly files: readonly { readonly path: string }[] } | null | undefined;
 }
 
-/** latest/ file name -> the run file it is a copy of. */
+const baseName = (path: string): string => path.slice(path.lastIndexOf("/") + 1);
+
+/** latest/ file name -> the run file it is a copy of (the same name: `referrals.csv`, `search.csv`, …). */
 function latestSources(manifest: PublishedFiles): Map<string, string> {
   const sources = new Map<string, string>();
-  for (const file of manifest.files) sources.set(dataFileName(file.format), file.path);
+  for (const file of manifest.files) sources.set(baseName(file.path), file.path);
   // Manifests written before the schema file existed have none.
-  if (manifest.schemaFile !== undefined) sources.set(SCHEMA_FILE_NAME, manifest.schemaFile.path);
-  for (const file of manifest.changes?.files ?? [])
-    sources.set(file.path.slice(file.path.lastIndexOf("/") + 1), file.path);
+  if (manifest.schemaFile !== undefined)
+    sources.set(baseName(manifest.schemaFile.path), manifest.schemaFile.path);
+  for (const file of manifest.changes?.files ?? []) sources.set(baseName(file.path), file.path);
   return sources;
+}
+
+/** The names of LATEST_NAMES that `latest/` holds now (one listing, rather than a delete per name). */
+async function latestNamesPresent(
+  container: ContainerClient,
+  latest: string,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const present: string[] = [];
+  let seen = 0;
+  for await (const blob of container.listBlobsFlat({
+    prefix: latest,
+    ...(signal ? { abortSignal: signal } : {}),
+  })) {
+    const name = blob.name.slice(latest.length);
+    if (LATEST_NAMES.has(name)) present.push(name);
+    if (++seen >= MAX_LATEST_BLOBS) break;
+  }
+  return present;
 }
 
 /**
@@ -199,8 +228,9 @@ async function pointLatestAt(
     }),
   );
   await beforeChange(options);
+  const stale = (await latestNamesPresent(container, latest, options.signal)).filter((n) => !sources.has(n));
   await Promise.all(
-    LATEST_NAMES.filter((name) => !sources.has(name)).map(async (name) => {
+    stale.map(async (name) => {
       const deleted = await container.getBlockBlobClient(`${latest}${name}`).deleteIfExists(abort);
       if (deleted.succeeded) await options.onStep?.({ kind: "deleted", name });
     }),
@@ -242,8 +272,9 @@ async function clearLatest(
   const abort = options.signal ? { abortSignal: options.signal } : {};
   await beforeChange(options);
   await container.getBlockBlobClient(`${latest}${MANIFEST_NAME}`).deleteIfExists(abort);
+  const present = await latestNamesPresent(container, latest, options.signal);
   await Promise.all(
-    LATEST_NAMES.map((name) => container.getBlockBlobClient(`${latest}${name}`).deleteIfExists(abort)),
+    present.map((name) => container.getBlockBlobClient(`${latest}${name}`).deleteIfExists(abort)),
   );
 }
 
