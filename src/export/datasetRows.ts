@@ -20,8 +20,6 @@ export interface RowNormalizerOptions {
   readonly nullSentinels?: readonly string[] | undefined;
   /** Hears the name of every field that is not a column (the CSV and Parquet files leave those out). */
   readonly onExtra?: ((name: string) => void) | undefined;
-  /** Hears every field read under an alias because the documented name was absent. */
-  readonly onAlias?: ((alias: string, field: string) => void) | undefined;
 }
 
 interface Column {
@@ -46,7 +44,7 @@ export function createRowNormalizer(
     normalize: valueNormalizer(f.type, options.nullSentinels),
   }));
   const known: ReadonlySet<string> = new Set(columns.flatMap((c) => [c.name, ...c.aliases]));
-  const { onExtra, onAlias } = options;
+  const { onExtra } = options;
   return (raw) => {
     const out: DatasetRow = {};
     for (const column of columns) {
@@ -55,7 +53,6 @@ export function createRowNormalizer(
         for (const alias of column.aliases) {
           if (!Object.hasOwn(raw, alias)) continue;
           value = raw[alias];
-          onAlias?.(alias, column.name);
           break;
         }
       }

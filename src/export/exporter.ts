@@ -17,7 +17,6 @@ import { dataFileName, runFolder, MANIFEST_NAME } from "./layout.js";
 import {
   manifestFiles,
   type Manifest,
-  type ManifestAliasRead,
   type ManifestChangeFeedStatus,
   type ManifestFile,
   type Trigger,
@@ -92,8 +91,7 @@ const REFERRALS = requireDataset("referrals");
 
 /** The dataset a query reads: the one it names, or referrals. */
 export function datasetOf(query: ValidatedQuery): DatasetDefinition {
-  // Read through a narrow type: queries of earlier versions carry no dataset.
-  return (query as { readonly dataset?: DatasetDefinition }).dataset ?? REFERRALS;
+  return query.dataset ?? REFERRALS;
 }
 
 /** Why a run of a dataset other than referrals writes no change feed. */
@@ -141,10 +139,6 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   const dropped = new Set<string>();
   const noteDropped = (name: string): void => {
     dropped.add(name);
-  };
-  const aliases = new Map<string, ManifestAliasRead>();
-  const noteAlias = (alias: string, field: string): void => {
-    if (!aliases.has(alias)) aliases.set(alias, { alias, field });
   };
   // Rows of other datasets: typed by the registry, on the first page (see below).
   let normalizeRow: ((raw: ReferralRow) => ReferralRow) | undefined;
@@ -194,7 +188,6 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
             onExtra: (name) => {
               if (dropped.size < MAX_DROPPED_FIELDS) dropped.add(name);
             },
-            onAlias: noteAlias,
           });
         } else if (grouped) {
           const first = page.rows(0, 1)[0];
@@ -302,7 +295,6 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       schema,
       schemaFile,
       droppedFields: [...dropped].sort(),
-      ...(referrals ? {} : { aliasesRead: [...aliases.values()] }),
       integrity: { duplicatesRemoved: duplicates, countMatchesTotal: countMatches, warnings },
       files,
       changes,

@@ -60,12 +60,6 @@ export interface ManifestChangeFeedStatus {
   readonly reason: string;
 }
 
-/** A field Partner Center sent under another name than the documented one, read as that field. */
-export interface ManifestAliasRead {
-  readonly alias: string;
-  readonly field: string;
-}
-
 /** `_manifest.json`: written last; its presence means the files beside it are complete. */
 export interface Manifest {
   readonly schemaVersion: 1;
@@ -96,8 +90,6 @@ export interface Manifest {
   readonly schemaFile: ManifestSideFile;
   /** Upstream fields not in the stable CSV/Parquet columns (kept in the JSON file). */
   readonly droppedFields: readonly string[];
-  /** Datasets other than referrals: fields that arrived under an alias (e.g. licenseActive). */
-  readonly aliasesRead?: readonly ManifestAliasRead[];
   readonly integrity: {
     readonly duplicatesRemoved: number;
     readonly countMatchesTotal: boolean | null;
