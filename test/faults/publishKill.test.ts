@@ -188,7 +188,12 @@ beforeAll(async () => {
 
   fixture = await startExportFixture({
     rows: 400,
-    env: { EXPORT_PAGE_SIZE: "100", MAX_ADHOC_RUNS_PER_HOUR: "1000" },
+    env: {
+      EXPORT_PAGE_SIZE: "100",
+      // Killed runs stay "running" until their heartbeat goes stale: room for them under the limits.
+      MAX_ADHOC_RUNS_PER_HOUR: "1000",
+      MAX_ACTIVE_RUNS_PER_PROFILE: "100",
+    },
   });
   const id = `${process.pid}-${Date.now().toString(36)}`;
   names = {
