@@ -1,6 +1,7 @@
 import type { App } from "../app/app.js";
 import type { ExportProgress } from "../export/exporter.js";
 import type { Manifest } from "../export/manifest.js";
+import { checkDatasetCloud, isQueryValidationError, queryDataset } from "../partnerCenter/query.js";
 import { exportRequestSchema, resolveExportRequest, type FieldProblem } from "../runs/exportRequest.js";
 import type { ExportProfile } from "../runs/profiles.js";
 import type { ExportRequestInput, ResolvedExportRequest } from "../runs/exportRequest.js";
@@ -11,6 +12,7 @@ import { EXIT, UsageError, type CliIo, parseCliArgs, printable } from "./io.js";
 const FLAGS: Record<string, string> = {
   profile: "--profile",
   name: "--name",
+  dataset: "--dataset",
   filter: "--filter",
   groupby: "--groupby",
   aggregationLevel: "--aggregation-level",
@@ -38,6 +40,7 @@ export function parseExportArgs(args: readonly string[]): ExportArgs {
     args: [...args],
     options: {
       profile: { type: "string" },
+      dataset: { type: "string" },
       filter: { type: "string" },
       groupby: { type: "string" },
       "aggregation-level": { type: "string" },
@@ -53,6 +56,7 @@ export function parseExportArgs(args: readonly string[]): ExportArgs {
     Object.entries({
       profile: values.profile,
       name: values.name,
+      dataset: values.dataset,
       filter: values.filter,
       groupby: values.groupby,
       aggregationLevel: values["aggregation-level"],
@@ -83,6 +87,19 @@ export function planExport(args: ExportArgs, profiles: readonly ExportProfile[])
   return { request: resolution.value, json: args.json };
 }
 
+/**
+ * The dataset of an ad-hoc export must be offered in the configured cloud (the HTTP door checks
+ * the same when it resolves the request); a profile's was checked when the settings were read.
+ */
+function refuseDatasetOutsideCloud(plan: ExportPlan, cloud: App["settings"]["cloud"]): void {
+  try {
+    checkDatasetCloud(queryDataset(plan.request.query), cloud);
+  } catch (error) {
+    if (!isQueryValidationError(error)) throw error;
+    throw usageErrors([{ field: error.field, message: error.detail }]);
+  }
+}
+
 /** One usage error naming every problem, each as `--flag: message`. */
 export function usageErrors(problems: readonly FieldProblem[]): UsageError {
   // One line per problem: text from the command line inside a problem cannot start a line of its own.
@@ -98,6 +115,7 @@ export async function exportCommand(
   io: CliIo,
   abortSignal?: AbortSignal,
 ): Promise<number> {
+  refuseDatasetOutsideCloud(plan, app.settings.cloud);
   await app.ensureStorage();
   const started = Date.now();
   let lastProgress = 0;

@@ -1,3 +1,4 @@
+import { DATASET_IDS } from "../partnerCenter/datasets/index.js";
 import { UsageError } from "./io.js";
 import { productVersion } from "./version.js";
 
@@ -50,7 +51,7 @@ Run 'referrals-export help <command>' (e.g. 'referrals-export help export') for 
 }
 
 export const EXPORT_HELP = `Usage: referrals-export export --profile NAME [--json]
-       referrals-export export [--filter F] [--groupby A,B] [--aggregation-level L] [--format LIST] [--name NAME] [--json]
+       referrals-export export [--dataset ID] [--filter F] [--groupby A,B] [--aggregation-level L] [--format LIST] [--name NAME] [--json]
 
 Runs one export now and publishes it in EXPORT_CONTAINER under {name}/snapshot_date=…/run_id=…/,
 then {name}/latest/. A run that fails publishes nothing and leaves latest/ as it was. The request
@@ -59,11 +60,14 @@ is checked like POST /api/exports before anything is sent.
 Options:
   --profile NAME           run a profile from EXPORT_PROFILES as configured (its query and formats);
                            not combined with the ad-hoc options below
+  --dataset ID             ad hoc: the analytics dataset, one of ${DATASET_IDS.join(", ")}
+                           (default referrals); --filter and --groupby name its fields
   --filter F               ad hoc: a Partner Center filter, e.g. "status eq 'Won' and wonDate ge '2026-01-01'"
-  --groupby A,B            ad hoc: count referrals per group of these fields
+  --groupby A,B            ad hoc: count rows per group of these fields
   --aggregation-level L    ad hoc: day, week or month; needs a date field in --groupby
   --format LIST            ad hoc: files to write, from csv, json, parquet (default csv,json)
-  --name NAME              ad hoc: folder to publish under (default adhoc); never a profile's name
+  --name NAME              ad hoc: folder to publish under (default adhoc for referrals, adhoc-<dataset>
+                           for the others, e.g. adhoc-azure-usage); never a profile's name
   --json                   print the run's manifest as one JSON document on stdout
   -h, --help               this help
 
@@ -71,6 +75,7 @@ Examples:
   referrals-export export --profile won-deals
   referrals-export export --filter "status eq 'Won' and wonDate ge '2026-01-01'" --format csv,parquet --name won-2026
   referrals-export export --groupby customerMarket,createdDate --aggregation-level month --name by-month --json
+  referrals-export export --dataset subscriptions --filter "autoRenewEnabled eq false and contains(customerName,'Contoso')"
 
 Exit codes:
   0  published
@@ -184,7 +189,7 @@ Exit codes:
   1  the simulator or Azurite could not start
   2  bad usage, or Azurite's ports (10000, 10001) are in use`;
 
-export const REMOTE_HELP = `Usage: referrals-export remote export (--profile NAME | [--filter F] [--groupby A,B] [--aggregation-level L] [--format LIST] [--name NAME])
+export const REMOTE_HELP = `Usage: referrals-export remote export (--profile NAME | [--dataset ID] [--filter F] [--groupby A,B] [--aggregation-level L] [--format LIST] [--name NAME])
                                      [--force] [--wait [--timeout D]] [--json] [--api-url URL] [--scope SCOPE]
        referrals-export remote runs [--profile NAME] [--limit N] [--continuation TOKEN] [--json] [--api-url URL] [--scope SCOPE]
        referrals-export remote status RUN_ID [--read-links] [--json] [--api-url URL] [--scope SCOPE]
@@ -205,11 +210,12 @@ assigns them (docs/deployment.md, "Who may call the API").
 
 Options:
   --profile NAME           export: run this profile as configured in the app; runs: only its runs
+  --dataset ID             export, ad hoc: the analytics dataset (default referrals; see 'help export')
   --filter F               export, ad hoc: a Partner Center filter, e.g. "status eq 'Won'"
-  --groupby A,B            export, ad hoc: count referrals per group of these fields
+  --groupby A,B            export, ad hoc: count rows per group of these fields
   --aggregation-level L    export, ad hoc: day, week or month; needs a date field in --groupby
   --format LIST            export, ad hoc: files to write, from csv, json, parquet (default csv,json)
-  --name NAME              export, ad hoc: folder to publish under (default adhoc)
+  --name NAME              export, ad hoc: folder to publish under (default adhoc, or adhoc-<dataset>)
   --force                  export: queue even if a run of the profile is in progress (Exports.Admin)
   --wait                   export: poll the run until it ends, with progress on stderr, and exit as a
                            local export does

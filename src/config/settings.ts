@@ -5,9 +5,9 @@ import {
   partnerCenterBaseUrl,
   type Cloud,
 } from "../partnerCenter/clouds.js";
-import { isQueryValidationError, validateQuery } from "../partnerCenter/query.js";
+import { isQueryValidationError } from "../partnerCenter/query.js";
 import type { ExportProfile } from "../runs/profiles.js";
-import { exportProfileSchema } from "./profiles.js";
+import { exportProfileSchema, toExportProfile } from "./profiles.js";
 
 export type StorageTarget =
   | { readonly kind: "connectionString"; readonly connectionString: string }
@@ -261,7 +261,7 @@ export function loadSettings(env: Env = process.env): Settings {
     );
   }
 
-  const profiles = parseProfiles(e.EXPORT_PROFILES, problems);
+  const profiles = parseProfiles(e.EXPORT_PROFILES, cloud, problems);
 
   let appCredential: AppCredentialSetting;
   if (e.PARTNER_CENTER_CREDENTIAL === "secret")
@@ -399,7 +399,7 @@ export function isLoopbackHost(hostname: string): boolean {
   return false;
 }
 
-function parseProfiles(text: string, problems: string[]): ExportProfile[] {
+function parseProfiles(text: string, cloud: Cloud, problems: string[]): ExportProfile[] {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -433,16 +433,8 @@ function parseProfiles(text: string, problems: string[]): ExportProfile[] {
     }
     seen.add(p.name);
     try {
-      profiles.push({
-        name: p.name,
-        query: validateQuery({
-          ...(p.filter !== undefined ? { filter: p.filter } : {}),
-          ...(p.groupby !== undefined ? { groupby: p.groupby } : {}),
-          ...(p.aggregationLevel !== undefined ? { aggregationLevel: p.aggregationLevel } : {}),
-        }),
-        formats: p.formats,
-        schedule: p.schedule,
-      });
+      // The profile's dataset and its query, checked for that dataset and this cloud.
+      profiles.push(toExportProfile(p, cloud));
     } catch (error) {
       if (isQueryValidationError(error)) problems.push(`${at}.${error.message}`);
       else throw error;

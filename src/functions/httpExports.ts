@@ -23,7 +23,8 @@ const POLL_AFTER_SECONDS = "5";
 const bodySchema = exportRequestSchema.extend({
   force: z.boolean({ error: "must be true or false" }).optional(),
 });
-const BODY_FIELDS = Object.keys(bodySchema.shape);
+/** The fields a body may hold, as a refusal lists them: those of earlier versions first, in their order. */
+const BODY_FIELDS = [...Object.keys(bodySchema.shape).filter((k) => k !== "dataset"), "dataset"];
 
 export const statusPath = (runId: string): string => `/api/exports/${runId}`;
 
@@ -122,7 +123,7 @@ async function submitExport(
   // Queuing behind a run in progress multiplies the work a caller can start: administrators only.
   if (force === true && !caller.roles.has("Exports.Admin")) return forbidden(caller, "Exports.Admin");
 
-  const resolution = resolveExportRequest(input, host.settings.profiles);
+  const resolution = resolveExportRequest(input, host.settings.profiles, { cloud: host.settings.cloud });
   if (!resolution.ok) return invalidRequest(resolution.errors);
 
   const app = await host.app();
@@ -280,6 +281,8 @@ export function runView(
   return {
     runId: run.runId,
     profile: run.profile,
+    // Records of earlier versions name no dataset: they are referrals runs.
+    dataset: run.dataset ?? "referrals",
     trigger: run.trigger,
     status: run.status,
     correlationId: run.correlationId,

@@ -1,6 +1,7 @@
 import type { QueueClient } from "@azure/storage-queue";
 import { z } from "zod";
 import { ADHOC_PROFILE, FORMATS, PROFILE_NAME } from "../export/layout.js";
+import { DATASET_IDS } from "../partnerCenter/datasets/index.js";
 import { querySpecSchema } from "../partnerCenter/query.js";
 import { isRunId } from "../export/runId.js";
 
@@ -23,6 +24,11 @@ const currentJobSchema = z.strictObject({
   /** Whether `profile` is a configured profile or an ad-hoc folder (absent in older jobs). */
   source: z.enum(["profile", "adhoc"]).optional(),
   trigger: z.enum(TRIGGERS),
+  /**
+   * The dataset the query is for. Absent means referrals: jobs of earlier versions, and referrals
+   * jobs, which leave it out so a worker of an earlier version (whose schema is strict) still runs them.
+   */
+  dataset: z.enum(DATASET_IDS).optional(),
   query: querySpecSchema,
   formats: FORMATS,
   correlationId: z.uuid(),

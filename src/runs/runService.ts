@@ -17,6 +17,7 @@ import { publishTargetProblem } from "./publishTarget.js";
 import { RunEndings } from "./runEndings.js";
 import {
   isQueryValidationError,
+  queryDataset,
   toQuerySpec,
   validateQuerySpec,
   type ValidatedQuery,
@@ -239,6 +240,8 @@ export class RunService {
       profile: run.profile,
       source: request.source,
       trigger: options.trigger,
+      // Referrals jobs leave the dataset out, so a worker of an earlier version still reads them.
+      ...(run.dataset !== undefined && run.dataset !== "referrals" ? { dataset: run.dataset } : {}),
       query: run.query,
       formats: [...request.formats],
       correlationId: run.correlationId,
@@ -424,7 +427,7 @@ export class RunService {
 
     let query: ValidatedQuery;
     try {
-      query = validateQuerySpec(message.query);
+      query = validateQuerySpec(message.query, message.dataset ?? "referrals");
     } catch (error) {
       if (!isQueryValidationError(error)) throw error;
       const run = await this.endings.finish(message.runId, "failed", {
@@ -507,6 +510,7 @@ export class RunService {
       request.profile,
       request.source,
       toQuerySpec(request.query),
+      queryDataset(request.query).id,
     );
   }
 
@@ -638,6 +642,7 @@ export class RunService {
       trigger,
       status: "queued",
       correlationId: randomUUID(),
+      dataset: queryDataset(request.query).id,
       query: toQuerySpec(request.query),
       formats: [...request.formats],
       queuedAt: stamp,
@@ -687,6 +692,7 @@ export class RunService {
       trigger: message.trigger,
       status: "queued",
       correlationId: message.correlationId,
+      dataset: message.dataset ?? "referrals",
       query: message.query,
       formats: message.formats,
       queuedAt: stamp,

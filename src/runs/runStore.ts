@@ -5,6 +5,7 @@ import { redact } from "../common/redact.js";
 import { EXPORT_FORMATS } from "../export/layout.js";
 import type { ExportFailureReason } from "../export/errors.js";
 import { isRunId } from "../export/runId.js";
+import { DATASET_IDS } from "../partnerCenter/datasets/index.js";
 import { querySpecSchema } from "../partnerCenter/query.js";
 import { decodeContinuationToken, encodeContinuationToken, listingScope } from "./continuationToken.js";
 
@@ -55,6 +56,8 @@ export const runRecordSchema = z.object({
   trigger: z.enum(["http", "timer", "cli"]),
   status: z.enum(RUN_STATUSES),
   correlationId: z.string(),
+  /** The dataset the query is for (absent in records of earlier versions: referrals). */
+  dataset: z.enum(DATASET_IDS).optional(),
   query: querySpecSchema,
   formats: z.array(z.enum(EXPORT_FORMATS)),
   queuedAt: z.string(),
