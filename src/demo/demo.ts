@@ -28,6 +28,16 @@ const PROFILES = [
     aggregationLevel: "month",
     formats: ["csv", "json", "parquet"],
   },
+  // The rest of the analytics family, in the same storage account, with the same guarantees.
+  { name: "all-subscriptions", dataset: "subscriptions", formats: ["csv", "json", "parquet"] },
+  {
+    name: "azure-usage-by-meter-month",
+    dataset: "azureUsage",
+    groupby: ["meterCategory", "usageDate"],
+    aggregationLevel: "month",
+    formats: ["csv", "json", "parquet"],
+  },
+  { name: "license-usage", dataset: "licensesUsage", formats: ["csv", "json", "parquet"] },
 ];
 const RAW_PROFILE = "all-referrals";
 
@@ -148,12 +158,13 @@ async function main(): Promise<number> {
     console.log(`${files} files written`);
 
     step("Summary");
-    const header = ["profile", "run id", "rows", "file", "bytes", "sha256"];
+    const header = ["profile", "dataset", "run id", "rows", "file", "bytes", "sha256"];
     const rows = [header];
     for (const m of summaries)
       for (const f of [...m.files, ...(m.changes?.files ?? [])])
         rows.push([
           m.profile,
+          m.dataset,
           m.runId,
           String(f.rowCount),
           f.path.split("/").pop() ?? "",
@@ -173,6 +184,9 @@ async function main(): Promise<number> {
     );
     console.log(
       `  duckdb -c "select change, id, changedFields, previousStatus, status from 'demo-output/all-referrals/latest/changes.csv'"`,
+    );
+    console.log(
+      `  duckdb -c "select subscriptionType, count(*), sum(licenseCount) from 'demo-output/all-subscriptions/latest/subscriptions.parquet' group by 1"`,
     );
     console.log("The latest/ folder of each profile holds its newest run; docs/consumers.md shows more.");
     return 0;
