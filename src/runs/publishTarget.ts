@@ -1,6 +1,6 @@
 import type { ContainerClient } from "@azure/storage-blob";
 import { readLatestManifest } from "../export/latestManifest.js";
-import { isDatasetId, type DatasetId } from "../partnerCenter/datasets/index.js";
+import type { DatasetId } from "../partnerCenter/datasets/index.js";
 import { sameQuery, type QuerySpec } from "../partnerCenter/query.js";
 import type { ExportSource, FieldProblem } from "./exportRequest.js";
 import type { ExportProfile } from "./profiles.js";
@@ -32,14 +32,13 @@ export async function publishTargetProblem(
     };
   const latest = await readLatestManifest(container, folder);
   if (latest === "missing") return undefined;
-  const publishedDataset = latest === "unreadable" ? undefined : (manifestDataset(latest) ?? "referrals");
   const published =
     latest === "unreadable"
       ? "a snapshot this export cannot read"
       : latest.source === "profile"
         ? `the snapshot of profile '${folder}' (run ${latest.runId})`
-        : publishedDataset !== dataset
-          ? `a snapshot of dataset ${publishedDataset ?? "referrals"} (run ${latest.runId}), and this export is of dataset ${dataset}`
+        : latest.dataset !== dataset
+          ? `a snapshot of dataset ${latest.dataset} (run ${latest.runId}), and this export is of dataset ${dataset}`
           : latest.source === undefined && !sameQuery(latest.query, query)
             ? `another query's snapshot (run ${latest.runId})`
             : undefined;
@@ -48,10 +47,4 @@ export async function publishTargetProblem(
     field: "name",
     message: `'${folder}/latest/' holds ${published}; an ad-hoc export cannot replace it. Give the ad-hoc export another name`,
   };
-}
-
-/** The dataset a latest manifest names, if it names one it is allowed to. */
-function manifestDataset(manifest: object): DatasetId | undefined {
-  const value = (manifest as { dataset?: unknown }).dataset;
-  return typeof value === "string" && isDatasetId(value) ? value : undefined;
 }
