@@ -1,5 +1,4 @@
 import type { ContainerClient } from "@azure/storage-blob";
-import { blobText } from "../blobs/blobText.js";
 import { BlockWriter } from "../blobs/blockWriter.js";
 import type { ManifestSideFile } from "../schema.js";
 import { COMPARED_FIELDS, fieldText, type Compared } from "./compared.js";
@@ -7,9 +6,10 @@ import { COMPARED_FIELDS, fieldText, type Compared } from "./compared.js";
 /**
  * The baseline a raw run leaves for the next run's change feed: per referral its id, the
  * fingerprint of its compared fields and those fields' original values (never the CSV's
- * spreadsheet-guarded text), one tab-separated line each. The next run indexes it from the ids and
- * fingerprints alone, without parsing a value, and reads values only for the referrals that
- * changed or disappeared: much less work than reading the previous CSV or JSON back twice.
+ * spreadsheet-guarded text), one tab-separated line each. The next run compares its own baseline
+ * with it line by line, from the ids and fingerprints alone, and parses values only for the
+ * referrals that changed, appeared or disappeared: much less work than reading the previous CSV or
+ * JSON back twice.
  *
  *   header:  referrals-export-baseline 1 <TAB> status <TAB> acceptedDate ...
  *   row:     id <TAB> fingerprint A <TAB> fingerprint B <TAB> value ... <LF>
@@ -22,6 +22,8 @@ export const BASELINE_FILE_NAME = "changes.baseline.tsv";
 export const BASELINE_CONTENT_TYPE = "text/tab-separated-values; charset=utf-8";
 const MAGIC = "referrals-export-baseline 1";
 const HEADER = `${[MAGIC, ...COMPARED_FIELDS].join("\t")}\n`;
+/** The first line of every baseline this version writes and reads. */
+export const BASELINE_HEADER = HEADER;
 const NEEDS_ESCAPE = /[\t\n\r\\]/;
 const BASELINE_BLOCK_BYTES = 1024 * 1024;
 
@@ -38,6 +40,21 @@ function unescape(text: string): string | null {
   return text.replace(/\\(.)/g, (_, c: string) =>
     c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c,
   );
+}
+
+/** A referral's line (without its line feed), its compared fields read straight from the row (no array a row). */
+export function baselineLine(
+  id: string,
+  fingerprintA: number,
+  fingerprintB: number,
+  row: Readonly<Record<string, unknown>>,
+): string {
+  let line = escape(id) + "\t" + String(fingerprintA) + "\t" + String(fingerprintB);
+  for (let i = 0; i < COMPARED_FIELDS.length; i++) {
+    const value = fieldText(row[COMPARED_FIELDS[i] as string]);
+    line += value === null ? "\t" : "\t" + escape(value);
+  }
+  return line;
 }
 
 /** Writes a run's baseline as its rows stream past. */
@@ -63,14 +80,9 @@ export class BaselineWriter {
   /** Lines gathered for one slice of rows, handed to the blob together. */
   private pending = "";
 
-  /** One referral's line, its compared fields read straight from the row (no array a row). */
+  /** One referral's line. */
   add(id: string, fingerprintA: number, fingerprintB: number, row: Readonly<Record<string, unknown>>): void {
-    let line = escape(id) + "\t" + String(fingerprintA) + "\t" + String(fingerprintB);
-    for (let i = 0; i < COMPARED_FIELDS.length; i++) {
-      const value = fieldText(row[COMPARED_FIELDS[i] as string]);
-      line += value === null ? "\t" : "\t" + escape(value);
-    }
-    this.pending += line + "\n";
+    this.pending += baselineLine(id, fingerprintA, fingerprintB, row) + "\n";
   }
 
   /** Hands the lines added since the last call to the blob. */
@@ -112,12 +124,203 @@ export function isBaselineFormatError(error: unknown): error is BaselineFormatEr
   return error instanceof BaselineFormatError;
 }
 
-/** Called for each referral of a baseline; `rest` holds its values, parsed only when asked (`baselineValues`). */
-export type BaselineVisitor = (id: string, fingerprintA: number, fingerprintB: number, rest: string) => void;
+/**
+ * One line of a baseline: the fingerprints, and where the id and the values lie in `text`. The
+ * readers reuse one object for every line, so reading a million lines makes no object and no string
+ * a line; the id and the values become strings only when asked for (a referral the feed reports).
+ */
+export class BaselineLine {
+  text = "";
+  /** The id: text[start, idEnd), escaped as written (equal ids are equal texts). */
+  start = 0;
+  idEnd = 0;
+  /** The values: text[valuesStart, end), tab-separated, escaped. */
+  valuesStart = 0;
+  end = 0;
+  fingerprintA = 0;
+  fingerprintB = 0;
+
+  /** Takes text[start, end) (a line without its line feed) as this line; false when it is malformed. */
+  read(text: string, start: number, end: number): boolean {
+    const a = text.indexOf("\t", start);
+    const b = a < 0 ? -1 : text.indexOf("\t", a + 1);
+    const c = b < 0 ? -1 : text.indexOf("\t", b + 1);
+    if (c < 0 || c > end) return false;
+    this.fingerprintA = fingerprintAt(text, a + 1, b);
+    this.fingerprintB = fingerprintAt(text, b + 1, c);
+    this.text = text;
+    this.start = start;
+    this.idEnd = a;
+    this.valuesStart = c + 1;
+    this.end = end;
+    return this.fingerprintA >= 0 && this.fingerprintB >= 0;
+  }
+
+  id(): string {
+    return unescape(copyOf(this.text.slice(this.start, this.idEnd))) ?? "";
+  }
+
+  /** The id as written, to look it up by (a view into `text`: not to be kept). */
+  idText(): string {
+    return this.text.slice(this.start, this.idEnd);
+  }
+
+  values(): Compared {
+    return baselineValues(copyOf(this.text.slice(this.valuesStart, this.end)));
+  }
+
+  /** The line's text, holding on to nothing else. */
+  copy(): string {
+    return copyOf(this.text.slice(this.start, this.end));
+  }
+
+  sameId(other: BaselineLine): boolean {
+    const length = this.idEnd - this.start;
+    if (other.idEnd - other.start !== length) return false;
+    for (let i = 0; i < length; i++)
+      if (this.text.charCodeAt(this.start + i) !== other.text.charCodeAt(other.start + i)) return false;
+    return true;
+  }
+
+  sameFingerprint(other: BaselineLine): boolean {
+    return this.fingerprintA === other.fingerprintA && this.fingerprintB === other.fingerprintB;
+  }
+}
 
 /**
- * Reads a baseline a downloaded chunk at a time, calling `visit` for each referral (no object per
- * line: a million lines are read twice a night) and `afterChunk` between chunks.
+ * A string of its own. A slice of 13 or more characters is a view that keeps the whole text it
+ * was cut from alive (here a downloaded chunk); a value kept until the end of a run must not keep
+ * its chunk. The text was decoded from UTF-8, so the round trip gives it back exactly.
+ */
+function copyOf(text: string): string {
+  return text.length < 13 ? text : Buffer.from(text, "utf8").toString("utf8");
+}
+
+/** The decimal fingerprint in text[from, to), or -1 when it is not one. */
+function fingerprintAt(text: string, from: number, to: number): number {
+  if (to <= from || to - from > 10) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value > 0xffffffff ? -1 : value;
+}
+
+/** A blob's bytes as they download. */
+async function* blobBytes(
+  container: ContainerClient,
+  path: string,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  const response = await container.getBlobClient(path).download(0, undefined, { abortSignal: signal });
+  const body = response.readableStreamBody;
+  if (!body) throw new Error(`blob ${path} has no body`);
+  for await (const chunk of body as AsyncIterable<Buffer | string>)
+    yield typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * A baseline read a line at a time, pulled by its reader: `next` moves to the next line of the text
+ * at hand, `more` downloads the next chunk. Two of them are walked side by side to compare two
+ * baselines. Each chunk is decoded up to its last line feed, together with the bytes the chunk
+ * before left over, so the text at hand is whole lines in one flat string: reading characters from
+ * a string glued from two (a leftover and a chunk) is several times slower.
+ */
+export class BaselineCursor extends BaselineLine {
+  private chunk = "";
+  private position = 0;
+  private header = true;
+  /** Bytes after the last line feed of the chunks so far (a copy). */
+  private carry = NO_BYTES;
+
+  constructor(
+    private readonly chunks: AsyncIterator<Uint8Array>,
+    readonly path: string,
+  ) {
+    super();
+  }
+
+  static open(container: ContainerClient, path: string, signal: AbortSignal): BaselineCursor {
+    return new BaselineCursor(blobBytes(container, path, signal), path);
+  }
+
+  /** Moves to the next line of the text at hand; false when there is none (then `more`). */
+  next(): boolean {
+    for (;;) {
+      if (this.position >= this.chunk.length) return false;
+      const start = this.position;
+      const end = this.chunk.indexOf("\n", start);
+      this.position = end + 1;
+      if (this.header) {
+        if (this.chunk.slice(start, end + 1) !== HEADER)
+          throw new BaselineFormatError(`${this.path} is not a baseline this version reads`);
+        this.header = false;
+        continue;
+      }
+      if (!this.read(this.chunk, start, end))
+        throw new BaselineFormatError(`${this.path} has a malformed line`);
+      return true;
+    }
+  }
+
+  /** Downloads until there are whole lines at hand; false at the end of the file. */
+  async more(): Promise<boolean> {
+    for (;;) {
+      const next = await this.chunks.next();
+      if (next.done === true) {
+        if (this.carry.length > 0 || this.header)
+          throw new BaselineFormatError(`${this.path} ends in the middle of a line`);
+        this.chunk = "";
+        this.position = 0;
+        return false;
+      }
+      const value = next.value;
+      const bytes =
+        this.carry.length === 0
+          ? Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+          : Buffer.concat([this.carry, value]);
+      const last = bytes.lastIndexOf(10);
+      // A line feed is never part of another character's UTF-8, so whole lines decode alone.
+      this.carry = Buffer.from(bytes.subarray(last + 1));
+      if (last < 0) continue;
+      this.chunk = bytes.toString("utf8", 0, last + 1);
+      this.position = 0;
+      return true;
+    }
+  }
+
+  /** Stops the download (a cursor not read to its end). */
+  async close(): Promise<void> {
+    await this.chunks.return?.();
+  }
+}
+
+/** Called for each referral of a baseline. */
+export type BaselineVisitor = (line: BaselineLine) => void;
+
+/**
+ * Checks, from its header alone, that a baseline is there and is one this version reads: a run that
+ * compares at its end learns at its start that it could not.
+ */
+export async function checkBaseline(
+  container: ContainerClient,
+  path: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const head = await container
+    .getBlobClient(path)
+    .downloadToBuffer(0, HEADER.length, { abortSignal: signal });
+  if (head.toString("utf8") !== HEADER)
+    throw new BaselineFormatError(`${path} is not a baseline this version reads`);
+}
+
+/**
+ * Reads a baseline a downloaded chunk at a time, calling `visit` for each referral and
+ * `afterChunk` between chunks.
  */
 export async function readBaseline(
   container: ContainerClient,
@@ -126,37 +329,14 @@ export async function readBaseline(
   visit: BaselineVisitor,
   afterChunk?: () => Promise<void>,
 ): Promise<void> {
-  let carry = "";
-  let header = true;
-  for await (const chunk of blobText(container, path, signal)) {
-    const text = carry + chunk;
-    let start = 0;
-    for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
-      if (header) {
-        if (text.slice(start, end + 1) !== HEADER)
-          throw new BaselineFormatError(`${path} is not a baseline this version reads`);
-        header = false;
-      } else {
-        const a = text.indexOf("\t", start);
-        const b = text.indexOf("\t", a + 1);
-        const c = text.indexOf("\t", b + 1);
-        if (a < 0 || c < 0 || c > end) throw new BaselineFormatError(`${path} has a malformed line`);
-        visit(
-          unescape(text.slice(start, a)) ?? "",
-          Number(text.slice(a + 1, b)),
-          Number(text.slice(b + 1, c)),
-          text.slice(c + 1, end),
-        );
-      }
-      start = end + 1;
-    }
-    carry = text.slice(start);
+  const cursor = BaselineCursor.open(container, path, signal);
+  while (await cursor.more()) {
+    while (cursor.next()) visit(cursor);
     if (afterChunk) await afterChunk();
   }
-  if (carry.length > 0 || header) throw new BaselineFormatError(`${path} ends in the middle of a line`);
 }
 
-/** The values of a baseline line (what `readBaseline` hands over as `rest`). */
+/** The values of a baseline line (the text after its fingerprints). */
 export function baselineValues(rest: string): Compared {
   const values = rest.split("\t").map(unescape);
   if (values.length !== COMPARED_FIELDS.length)

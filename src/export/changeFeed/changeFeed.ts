@@ -3,10 +3,18 @@ import type { ReferralRow } from "../../partnerCenter/fields.js";
 import { sameQuery } from "../../partnerCenter/query.js";
 import { readLatestManifest } from "../latestManifest.js";
 import type { Manifest, ManifestChanges } from "../manifest.js";
-import { BASELINE_FILE_NAME, BaselineWriter, readBaseline } from "./baseline.js";
+import {
+  BASELINE_FILE_NAME,
+  BaselineCursor,
+  BaselineWriter,
+  checkBaseline,
+  readBaseline,
+  type BaselineLine,
+} from "./baseline.js";
 import { COMPARED_FIELDS, fieldText } from "./compared.js";
-import { SnapshotDiff } from "./diff.js";
+import { SnapshotDiff, type ChangeCounts } from "./diff.js";
 import { FeedWriter, type FeedWriterOptions } from "./feedWriter.js";
+import { mergeBaselines } from "./merge.js";
 import { comparableFile, snapshotRows, type SnapshotFile } from "./previousSnapshot.js";
 import { fingerprintOfRow, lastFingerprintB, SnapshotIndex } from "./snapshotIndex.js";
 
@@ -27,26 +35,40 @@ export interface ChangeFeedOptions extends FeedWriterOptions {
   readonly query: Manifest["query"];
   readonly signal: AbortSignal;
   readonly logger?: Logger;
+  /** Referrals that may wait for their match when the two baselines are walked side by side (merge.ts). */
+  readonly maxWaiting?: number;
 }
 
 /**
  * The change feed of a raw export. The previous run's baseline (baseline.ts: ids, fingerprints of
- * status and dates, and their original values), named by the manifest `latest/` holds when this
- * run starts, is read once into a compact index of id -> fingerprint (snapshotIndex.ts) without
- * parsing a value. While the export streams, each referral goes into this run's own baseline; new
- * ids are written as "added" at once; ids whose fingerprint differs are marked, and their current
- * values kept (diff.ts). At the end the baseline is read a second time, parsing values only for the
- * referrals that changed or disappeared. A previous run of an earlier version has no baseline: its
- * JSON file (original values) is read instead, or its CSV (spreadsheet guard undone). Memory: 34-68
- * bytes per previous referral plus the compared values of changed ones.
+ * status and dates, and their original values) is named by the manifest `latest/` holds when this
+ * run starts. While the export streams, each referral goes into this run's own baseline, and
+ * nothing else: the comparison waits for the end, when the data files are committed, and nothing
+ * of the size of the snapshot sits in memory beside the pages and blocks of a streaming export.
+ * At the end the two baselines are walked side by side (merge.ts), each read once: same ids are
+ * compared from their fingerprints on the spot, and only referrals whose place differs between the
+ * two runs wait for their match. Values are parsed only for the referrals the feed reports.
+ *
+ * When the two runs list their referrals in orders too different for that (more than MAX_WAITING
+ * referrals waiting), the comparison starts over through a compact index of the previous snapshot,
+ * id -> fingerprint (snapshotIndex.ts, 21 bytes a referral): this run's baseline is read back
+ * against it, new ids written as "added" and ids whose fingerprint differs marked, their current
+ * values kept (diff.ts); then the previous baseline is read a second time for the "removed" and
+ * "changed" rows. A previous run of an earlier version has no baseline: its JSON file (original
+ * values) is indexed instead, or its CSV (spreadsheet guard undone). A run that writes no baseline
+ * of its own (Parquet only) compares while it streams, the index loaded before its first rows.
  */
 export class ChangeFeed {
   private readonly abort = new AbortController();
   private readonly signal: AbortSignal;
-  private readonly feed: FeedWriter;
+  /** Replaced once, empty, if a comparison starts over (see compareAtEnd). */
+  private feed: FeedWriter;
   /** This run's baseline for the next run; absent when the run writes neither CSV nor JSON. */
   private readonly baselineOut: BaselineWriter | undefined;
-  /** The diff against the previous snapshot once it is indexed; undefined when there is none. */
+  /**
+   * The diff against the previous snapshot, indexed before the first rows, when the run compares
+   * as it streams (it writes no baseline); undefined otherwise.
+   */
   private readonly ready: Promise<SnapshotDiff | undefined>;
 
   private constructor(
@@ -60,7 +82,7 @@ export class ChangeFeed {
     this.baselineOut = options.writeBaseline
       ? new BaselineWriter(options.container, `${options.folder}${BASELINE_FILE_NAME}`, this.signal)
       : undefined;
-    this.ready = baseline ? this.load(baseline) : Promise.resolve(undefined);
+    this.ready = baseline && !this.baselineOut ? this.load(baseline) : Promise.resolve(undefined);
     this.ready.catch(() => undefined);
   }
 
@@ -86,10 +108,15 @@ export class ChangeFeed {
     }
     const previousRunId = baseline && typeof previous === "object" ? previous.runId : null;
     if (note) logger.info("Change feed starts a new baseline", { note });
+    // A baseline that is gone or of another version fails the run at its start, not after it streamed.
+    if (baseline?.kind === "baseline") await checkBaseline(options.container, baseline.path, options.signal);
     return new ChangeFeed(options, previousRunId, note, baseline);
   }
 
-  /** Notes a slice of normalised rows: into this run's baseline, and "added" rows into the feed at once. */
+  /**
+   * Notes a slice of normalised rows: into this run's baseline; in a run that compares as it
+   * streams, also against the previous snapshot ("added" rows into the feed at once).
+   */
   async add(rows: readonly ReferralRow[]): Promise<void> {
     const diff = await this.ready;
     const out = this.baselineOut;
@@ -111,26 +138,16 @@ export class ChangeFeed {
     await this.baselineOut?.flush();
   }
 
-  /** Writes "changed" and "removed" rows, closes the files and returns the manifest's section. */
+  /** Compares (unless done while streaming), writes the feed, closes the files and returns the manifest's section. */
   async finish(): Promise<ManifestChanges> {
-    const diff = await this.ready;
-    const drained = (): Promise<void> => this.feed.drained();
-    if (diff && this.baseline?.kind === "baseline") {
-      const visit = (id: string, _a: number, _b: number, rest: string): void => {
-        diff.addPreviousLine(id, rest);
-      };
-      await readBaseline(this.options.container, this.baseline.path, this.signal, visit, drained);
-    } else if (diff && this.baseline?.kind === "file") {
-      for await (const rows of snapshotRows(this.options.container, this.baseline.file, this.signal)) {
-        diff.addPrevious(rows);
-        await drained();
-      }
-    }
-    const { added, changed, removed } = diff?.counts ?? { added: 0, changed: 0, removed: 0 };
-    const [files, baseline] = await Promise.all([
-      this.feed.end(added + changed + removed),
-      this.baselineOut?.end() ?? null,
-    ]);
+    const streamed = await this.ready;
+    // This run's baseline is committed first: the comparison reads it back.
+    const baseline = (await this.baselineOut?.end()) ?? null;
+    let counts: ChangeCounts = { added: 0, changed: 0, removed: 0 };
+    if (streamed) counts = await this.readBack(streamed);
+    else if (baseline && this.baseline) counts = await this.compareAtEnd(baseline.path, this.baseline);
+    const { added, changed, removed } = counts;
+    const files = await this.feed.end(added + changed + removed);
     return {
       previousRunId: this.previousRunId,
       note: this.note,
@@ -153,12 +170,62 @@ export class ChangeFeed {
     ]);
   }
 
+  /**
+   * This run's baseline (at `path`, committed) against the previous snapshot: both baselines walked
+   * side by side (merge.ts), or through an index of the previous snapshot when their orders differ
+   * too much or the previous run has no baseline.
+   */
+  private async compareAtEnd(path: string, previous: PreviousBaseline): Promise<ChangeCounts> {
+    const { container } = this.options;
+    if (previous.kind === "baseline") {
+      const merged = await mergeBaselines(
+        BaselineCursor.open(container, previous.path, this.signal),
+        BaselineCursor.open(container, path, this.signal),
+        this.feed,
+        this.options.maxWaiting,
+      );
+      if (merged) return merged;
+      // Start over through the index; the rows written so far go with files never committed.
+      (this.options.logger ?? silentLogger).info(
+        "Change feed compares through an index: this run lists the referrals in another order than the previous one",
+      );
+      await this.feed.abort(new Error("the change feed started over"));
+      this.feed = new FeedWriter(this.options, this.signal);
+    }
+    const diff = await this.load(previous);
+    const visit = (line: BaselineLine): void => {
+      diff.addCurrentLine(line);
+    };
+    await readBaseline(container, path, this.signal, visit, this.drained);
+    return this.readBack(diff);
+  }
+
+  /** The previous snapshot read back against a diff of this run: removed and changed rows. */
+  private async readBack(diff: SnapshotDiff): Promise<ChangeCounts> {
+    const previous = this.baseline;
+    if (previous?.kind === "baseline") {
+      const visit = (line: BaselineLine): void => {
+        diff.addPreviousLine(line);
+      };
+      await readBaseline(this.options.container, previous.path, this.signal, visit, this.drained);
+    } else if (previous?.kind === "file") {
+      for await (const rows of snapshotRows(this.options.container, previous.file, this.signal)) {
+        diff.addPrevious(rows);
+        await this.drained();
+      }
+    }
+    return diff.counts;
+  }
+
+  /** Waits while the feed's uploads are behind. */
+  private readonly drained = (): Promise<void> => this.feed.drained();
+
   /** Reads the previous snapshot into the index the diff runs against. */
   private async load(previous: PreviousBaseline): Promise<SnapshotDiff> {
     if (previous.kind === "baseline") {
       const index = new SnapshotIndex(previous.rowCount);
-      const visit = (id: string, a: number, b: number): void => {
-        index.insertFingerprint(id, a, b);
+      const visit = (line: BaselineLine): void => {
+        index.insertLine(line);
       };
       await readBaseline(this.options.container, previous.path, this.signal, visit);
       return new SnapshotDiff(index, this.feed);

@@ -1,6 +1,6 @@
-import { baselineValues } from "./baseline.js";
+import type { BaselineLine } from "./baseline.js";
 import { COMPARED_FIELDS, comparedOf, differs, type Compared } from "./compared.js";
-import type { FeedWriter } from "./feedWriter.js";
+import type { FeedSink } from "./feedWriter.js";
 import type { SnapshotRow } from "./previousSnapshot.js";
 import { CHANGED, DONE, SAME, UNSEEN, type SnapshotIndex } from "./snapshotIndex.js";
 
@@ -11,10 +11,11 @@ export interface ChangeCounts {
 }
 
 /**
- * This run's referrals against the previous snapshot's index, in two passes. While the export
- * streams, new ids are written as "added" at once; ids whose fingerprint differs are marked, and
- * their current values kept. When the previous snapshot is read back at the end, the ids this run
- * never saw are written as "removed", the marked ones as "changed" with the fields that differ.
+ * This run's referrals against the previous snapshot's index, in two passes. First this run's
+ * referrals (its own baseline read back, or its rows as the export streams): new ids are written
+ * as "added" at once; ids whose fingerprint differs are marked, and their current values kept.
+ * Then the previous snapshot is read back: the ids this run never saw are written as "removed",
+ * the marked ones as "changed" with the fields that differ.
  */
 export class SnapshotDiff {
   private readonly current = new Map<string, Compared>();
@@ -24,44 +25,59 @@ export class SnapshotDiff {
 
   constructor(
     private readonly index: SnapshotIndex,
-    private readonly feed: FeedWriter,
+    private readonly feed: FeedSink,
   ) {}
 
   get counts(): ChangeCounts {
     return { added: this.added, changed: this.changed, removed: this.removed };
   }
 
-  /** One referral of this run, with the fingerprint of its compared values (snapshotIndex.ts). */
+  /** One referral of this run as the export streams, with the fingerprint of its compared values. */
   addCurrent(
     id: string,
     row: Readonly<Record<string, unknown>>,
     fingerprintA: number,
     fingerprintB: number,
   ): void {
-    const { index } = this;
-    const slot = index.find(id);
+    const slot = this.index.find(id);
     // The compared values are gathered only for a referral the feed reports.
     if (slot < 0) {
       this.added++;
       this.feed.write("added", id, comparedOf(row), null, []);
-    } else if (index.state(slot) === UNSEEN) {
-      if (index.sameFingerprint(slot, fingerprintA, fingerprintB)) index.setState(slot, SAME);
-      else {
-        index.setState(slot, CHANGED);
-        this.current.set(id, comparedOf(row));
-      }
+    } else if (this.differs(slot, fingerprintA, fingerprintB)) this.current.set(id, comparedOf(row));
+  }
+
+  /** One referral of this run's own baseline, read back at the end: values parsed only when reported. */
+  addCurrentLine(line: BaselineLine): void {
+    const slot = this.index.findLine(line);
+    if (slot < 0) {
+      this.added++;
+      this.feed.write("added", line.id(), line.values(), null, []);
+    } else if (this.differs(slot, line.fingerprintA, line.fingerprintB))
+      this.current.set(line.id(), line.values());
+  }
+
+  /** Marks a referral of the previous snapshot seen in this run; true when its values differ. */
+  private differs(slot: number, fingerprintA: number, fingerprintB: number): boolean {
+    const { index } = this;
+    if (index.state(slot) !== UNSEEN) return false;
+    if (index.sameFingerprint(slot, fingerprintA, fingerprintB)) {
+      index.setState(slot, SAME);
+      return false;
     }
+    index.setState(slot, CHANGED);
+    return true;
   }
 
   /**
    * A referral of the previous baseline, read back at the end: its values are parsed only when it
    * disappeared or changed.
    */
-  addPreviousLine(id: string, rest: string): void {
-    const slot = this.index.find(id);
+  addPreviousLine(line: BaselineLine): void {
+    const slot = this.index.findLine(line);
     if (slot < 0) return;
     const state = this.index.state(slot);
-    if (state === UNSEEN || state === CHANGED) this.previous(id, slot, state, baselineValues(rest));
+    if (state === UNSEEN || state === CHANGED) this.previous(line.id(), state, line.values());
     if (state !== SAME) this.index.setState(slot, DONE);
   }
 
@@ -73,12 +89,12 @@ export class SnapshotDiff {
       const slot = index.find(id);
       if (slot < 0) continue;
       const state = index.state(slot);
-      if (state === UNSEEN || state === CHANGED) this.previous(id, slot, state, before);
+      if (state === UNSEEN || state === CHANGED) this.previous(id, state, before);
       if (state !== SAME) index.setState(slot, DONE);
     }
   }
 
-  private previous(id: string, _slot: number, state: number, before: Compared): void {
+  private previous(id: string, state: number, before: Compared): void {
     if (state === UNSEEN) {
       this.removed++;
       this.feed.write("removed", id, null, before, []);

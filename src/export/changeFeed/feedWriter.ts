@@ -73,8 +73,21 @@ function openFeedFile(format: ChangeFeedFormat, options: FeedWriterOptions, sign
   };
 }
 
+/** Where the comparison writes the rows it finds. */
+export interface FeedSink {
+  write(
+    change: ChangeKind,
+    id: string,
+    current: Compared | null,
+    previous: Compared | null,
+    changedFields: readonly string[],
+  ): void;
+  /** Waits while the rows written are still on their way. */
+  drained(): Promise<void>;
+}
+
 /** changes.csv and changes.json of a run, a row at a time as changes are found. */
-export class FeedWriter {
+export class FeedWriter implements FeedSink {
   private readonly files: FeedFile[];
   /** Rejects with the first failed upload; pending otherwise. */
   private readonly failure: Promise<never>;

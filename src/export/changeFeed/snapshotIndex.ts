@@ -1,19 +1,36 @@
+import type { BaselineLine } from "./baseline.js";
 import { COMPARED_FIELDS, DATE_OFFSET, fieldText, instantText, type Compared } from "./compared.js";
 
 /** Two independent 32-bit hashes of a string, left in these variables to avoid an allocation. */
 let hashA = 0;
 let hashB = 0;
 function hashText(text: string): void {
+  hashRange(text, 0, text.length, false);
+}
+
+/**
+ * Hashes text[from, to) as hashText would hash that slice. With `escaped`, returns false at a
+ * backslash, with nothing hashed: a baseline's id with an escape in it is hashed as its unescaped
+ * string instead.
+ */
+function hashRange(text: string, from: number, to: number, escaped: boolean): boolean {
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
+    if (c === 92 && escaped) return false;
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 15;
   }
   hashA = a >>> 0;
-  hashB = (b ^ text.length) >>> 0;
+  hashB = (b ^ (to - from)) >>> 0;
+  return true;
+}
+
+/** Hashes the id of a baseline line, in place when it has no escape. */
+function hashLineId(line: BaselineLine): void {
+  if (!hashRange(line.text, line.start, line.idEnd, true)) hashText(line.id());
 }
 
 /**
@@ -115,7 +132,7 @@ export class SnapshotIndex {
     return this.slots;
   }
 
-  /** Adds (or replaces) an id with the fingerprint of `values`. */
+  /** Adds (or replaces) an id with the fingerprint of `values` (a data file of an earlier version). */
   insert(id: string, values: Compared): void {
     fingerprint(values);
     const fingerprintA = hashA;
@@ -124,10 +141,10 @@ export class SnapshotIndex {
     this.place(fingerprintA, fingerprintB);
   }
 
-  /** Adds (or replaces) an id with a fingerprint read from a baseline. */
-  insertFingerprint(id: string, fingerprintA: number, fingerprintB: number): void {
-    hashText(id);
-    this.place(fingerprintA, fingerprintB);
+  /** Adds (or replaces) the referral of a baseline line. */
+  insertLine(line: BaselineLine): void {
+    hashLineId(line);
+    this.place(line.fingerprintA, line.fingerprintB);
   }
 
   /** Puts the id hashed into hashA/hashB with this fingerprint. */
@@ -152,10 +169,11 @@ export class SnapshotIndex {
     return this.states[slot] === EMPTY ? -1 : slot;
   }
 
-  /** True when the current values match the previous snapshot's fingerprint. */
-  sameValues(slot: number, values: Compared): boolean {
-    fingerprint(values);
-    return this.sameFingerprint(slot, hashA, hashB);
+  /** The slot holding the id of a baseline line, or -1. */
+  findLine(line: BaselineLine): number {
+    hashLineId(line);
+    const slot = this.slotOf(hashA, hashB);
+    return this.states[slot] === EMPTY ? -1 : slot;
   }
 
   state(slot: number): number {
