@@ -2,6 +2,7 @@ import { PROFILE_NAME } from "../export/layout.js";
 import { isInvalidContinuationTokenError } from "../runs/continuationToken.js";
 import { MAX_LIST_LIMIT, type RunPage } from "../runs/runStore.js";
 import { loadCommandSettings, type CommandContext } from "./commandSettings.js";
+import { runTableLines } from "./runTable.js";
 import { EXIT, UsageError, parseCliArgs, printable } from "./io.js";
 import { checkStorage } from "./storageCheck.js";
 
@@ -76,30 +77,7 @@ export async function runsCommand(args: readonly string[], ctx: CommandContext):
     if (nextPage) io.out(nextPage);
     return EXIT.ok;
   }
-  io.out(
-    [
-      "run id".padEnd(24),
-      "profile".padEnd(20),
-      "trigger".padEnd(7),
-      "status".padEnd(9),
-      "rows".padStart(10),
-      "completed",
-    ].join("  "),
-  );
-  for (const r of runs) {
-    io.out(
-      [
-        r.runId.padEnd(24),
-        r.profile.padEnd(20),
-        r.trigger.padEnd(7),
-        r.status.padEnd(9),
-        (r.rowCount === undefined ? "-" : String(r.rowCount)).padStart(10),
-        r.completedAt ?? "-",
-      ].join("  "),
-    );
-    // A failure's message may quote upstream text: one line, whatever it holds.
-    if (r.error) io.out(`    ${r.error.reason}: ${printable(r.error.message)}`);
-  }
+  for (const line of runTableLines(runs)) io.out(line);
   if (nextPage) io.out(nextPage);
   return EXIT.ok;
 }

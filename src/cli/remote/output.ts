@@ -1,3 +1,4 @@
+import { runTableLines } from "../runTable.js";
 import { redact } from "../../common/redact.js";
 import { printable, type CliIo } from "../io.js";
 import type { RunView } from "./apiClient.js";
@@ -119,28 +120,5 @@ export function printRunTable(runs: readonly RunView[], io: CliIo): void {
     io.out("No runs.");
     return;
   }
-  io.out(
-    [
-      "run id".padEnd(24),
-      "profile".padEnd(20),
-      "trigger".padEnd(7),
-      "status".padEnd(9),
-      "rows".padStart(10),
-      "completed",
-    ].join("  "),
-  );
-  for (const r of runs) {
-    io.out(
-      [
-        r.runId.padEnd(24),
-        r.profile.padEnd(20),
-        (r.trigger ?? "-").padEnd(7),
-        r.status.padEnd(9),
-        (typeof r.rowCount === "number" ? String(r.rowCount) : "-").padStart(10),
-        r.completedAt ?? "-",
-      ].join("  "),
-    );
-    // A failure's message may quote upstream text: one line, whatever it holds.
-    if (r.error) io.out(`    ${r.error.reason}: ${printable(r.error.message)}`);
-  }
+  for (const line of runTableLines(runs)) io.out(line);
 }
