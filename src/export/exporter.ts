@@ -8,6 +8,7 @@ import { REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
 import { toQuerySpec, type ValidatedQuery } from "../partnerCenter/query.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { ChangeFeed } from "./changeFeed/changeFeed.js";
+import { feedShapeOf } from "./changeFeed/compared.js";
 import { createRowNormalizer, RowValueError } from "./datasetRows.js";
 import { ExportError, toExportError } from "./errors.js";
 import type { FormatWriter } from "./formats/formatWriter.js";
@@ -94,8 +95,14 @@ export function datasetOf(query: ValidatedQuery): DatasetDefinition {
   return query.dataset ?? REFERRALS;
 }
 
-/** Why a run of a dataset other than referrals writes no change feed. */
-export function changeFeedStatus(dataset: DatasetDefinition, grouped: boolean): ManifestChangeFeedStatus {
+/**
+ * Why a run of a dataset other than referrals writes no change feed: it is grouped, or the
+ * dataset's rows have no key. Undefined when it writes one.
+ */
+export function changeFeedStatus(
+  dataset: DatasetDefinition,
+  grouped: boolean,
+): ManifestChangeFeedStatus | undefined {
   if (grouped)
     return {
       available: false,
@@ -106,7 +113,7 @@ export function changeFeedStatus(dataset: DatasetDefinition, grouped: boolean): 
       available: false,
       reason: `${dataset.title} rows have no key (${dataset.noKeyReason ?? "no field identifies a row"}), so snapshots cannot be compared row by row`,
     };
-  return { available: false, reason: "the change feed is written for referrals only in this version" };
+  return undefined;
 }
 
 /**
@@ -157,9 +164,11 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     ...(referrals ? {} : { dataset: dataset.id }),
   });
   try {
-    // Raw referral profiles get a change feed against the snapshot latest/ names now.
-    if (!grouped && referrals)
+    // Raw profiles of a keyed dataset get a change feed against the snapshot latest/ names now.
+    const feedShape = grouped ? undefined : feedShapeOf(dataset);
+    if (feedShape)
       changeFeed = await ChangeFeed.open({
+        shape: feedShape,
         container: env.container,
         profile: job.profile,
         runId: job.runId,
@@ -211,6 +220,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
         if (normalizeRow) {
           normalizeSlice(normalizeRow, slice, rows, page.index, from, page.trace);
           rowCount += rows.length;
+          if (changeFeed) await changeFeed.add(rows);
           for (const writer of writers) writer.write(rows);
           continue;
         }
@@ -270,6 +280,8 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       throw new ExportError("upstream", "Partner Center returned no page");
     }
     const changes = changeFeed ? await changeFeed.finish() : null;
+    // Referrals never carried this: their `changes` (null when grouped) says it all.
+    const feedStatus = referrals ? undefined : changeFeedStatus(dataset, grouped);
     const schemaFile = await writeSchemaFile(env.container, folder, schema, grouped, signal, dataset);
     const manifest: Manifest = {
       schemaVersion: 1,
@@ -298,7 +310,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
       integrity: { duplicatesRemoved: duplicates, countMatchesTotal: countMatches, warnings },
       files,
       changes,
-      ...(referrals ? {} : { changeFeed: changeFeedStatus(dataset, grouped) }),
+      ...(feedStatus ? { changeFeed: feedStatus } : {}),
     };
     const manifestPath = `${folder}${MANIFEST_NAME}`;
     const text = JSON.stringify(manifest, null, 2);

@@ -40,7 +40,9 @@ export interface ManifestChanges {
   readonly previousRunId: string | null;
   /** Why nothing was compared (first run, a different query, no CSV/JSON in the previous run). */
   readonly note: string | null;
-  /** Fields whose change makes a referral "changed". */
+  /** Fields that identify a row (referrals: `id`); the feed's rows carry them. */
+  readonly keyFields: readonly string[];
+  /** Fields whose change makes a row "changed". */
   readonly comparedFields: readonly string[];
   readonly added: number;
   readonly changed: number;

@@ -5,6 +5,7 @@ import type { Manifest } from "../../src/export/manifest.js";
 import { COLUMN_TYPES } from "../../src/export/schema.js";
 import {
   DATASETS,
+  changeFeedFields,
   requireDataset,
   type DatasetDefinition,
   type DatasetField,
@@ -13,6 +14,7 @@ import {
   paged,
   queryOf,
   sampleRows,
+  sampleValue,
   startStubFixture,
   stubClient,
   type Row,
@@ -99,8 +101,11 @@ describe.each(OTHERS.map((d) => [d.id, d] as const))("an export of %s", (_, data
     const blobs = await fx.blobs();
     const folder = manifestPath.slice(0, manifestPath.lastIndexOf("/") + 1);
     const names = [`${stem}.csv`, `${stem}.json`, `${stem}.parquet`, `${stem}.schema.json`, "_manifest.json"];
-    expect(fileNames(blobs, folder)).toEqual([...names].sort());
-    expect(fileNames(blobs, `${profile}/latest/`)).toEqual([...names].sort());
+    // A keyed dataset's raw run also writes its change feed, and the baseline the next run compares with.
+    const feed = dataset.key === null ? [] : ["changes.csv", "changes.json"];
+    const baseline = dataset.key === null ? [] : ["changes.baseline.tsv"];
+    expect(fileNames(blobs, folder)).toEqual([...names, ...feed, ...baseline].sort());
+    expect(fileNames(blobs, `${profile}/latest/`)).toEqual([...names, ...feed].sort());
     expect(manifest.files.map((f) => f.path)).toEqual(
       ["csv", "json", "parquet"].map((format) => `${folder}${stem}.${format}`),
     );
@@ -120,7 +125,7 @@ describe.each(OTHERS.map((d) => [d.id, d] as const))("an export of %s", (_, data
     });
   });
 
-  it("writes no change feed, and the manifest says why", async () => {
+  it.runIf(dataset.key === null)("writes no change feed, and the manifest says why", async () => {
     const { manifest, manifestPath } = await fx.run({
       profile: profileOf(dataset, "feed"),
       query: queryOf(dataset),
@@ -128,10 +133,7 @@ describe.each(OTHERS.map((d) => [d.id, d] as const))("an export of %s", (_, data
       formats: ["csv"],
     });
     expect(manifest.changes).toBeNull();
-    const reason =
-      dataset.key === null
-        ? new RegExp(`no key \\(${dataset.noKeyReason!.replace(/[()]/g, "\\$&")}\\)`)
-        : /the change feed is written for referrals only in this version/;
+    const reason = new RegExp(`no key \\(${dataset.noKeyReason!.replace(/[()]/g, "\\$&")}\\)`);
     expect(manifest.changeFeed).toEqual({
       available: false,
       reason: expect.stringMatching(reason) as string,
@@ -140,6 +142,136 @@ describe.each(OTHERS.map((d) => [d.id, d] as const))("an export of %s", (_, data
     expect(fileNames(await fx.blobs(), folder).filter((n) => n.startsWith("changes"))).toEqual([]);
   });
 });
+
+describe.each(OTHERS.filter((d) => d.key !== null).map((d) => [d.id, d] as const))(
+  "the change feed of %s",
+  (_, dataset) => {
+    const fields = dataset.fields.filter((f) => f.groupedOnly !== true);
+    const feed = changeFeedFields(dataset)!;
+    const keyNames = feed.key.map((f) => f.name);
+    const volatile = fields.filter((f) => f.volatile === true);
+    // The field changed in one row: a measure where the dataset has one (license counts).
+    const moved = feed.compared.find((f) => f.measure === true) ?? feed.compared[0]!;
+    /** Row i: sample values, its key fields unique to it. */
+    const row = (i: number, volatileFrom = 0): Row =>
+      Object.fromEntries(
+        fields.map((f) => [
+          f.name,
+          keyNames.includes(f.name)
+            ? `${f.name}-${i}`
+            : f.volatile === true
+              ? sampleValue(f, i + volatileFrom)
+              : sampleValue(f, i),
+        ]),
+      );
+    type FeedRow = Record<string, unknown>;
+    const feedRows = async (manifest: Manifest): Promise<{ json: FeedRow[]; csv: FeedRow[] }> => {
+      const blobs = await fx.blobs();
+      const file = (format: string): Buffer =>
+        blobs.get(manifest.changes!.files.find((f) => f.format === format)!.path)!;
+      return {
+        json: JSON.parse(file("json").toString("utf8")) as FeedRow[],
+        csv: csvRows(file("csv")),
+      };
+    };
+    /** A value as the feed's JSON holds it: typed, timestamps compared as instants. */
+    const asWritten = (field: DatasetField, raw: unknown): unknown => {
+      const value = jsonValue(field, raw);
+      return field.type === "timestamp" && typeof value === "string" ? Date.parse(value) : value;
+    };
+    const reprocessed = (i: number): Row =>
+      Object.fromEntries(volatile.map((f) => [f.name, sampleValue(f, i)]));
+    const read = (field: DatasetField, value: unknown): unknown =>
+      field.type === "timestamp" && typeof value === "string" ? Date.parse(value) : value;
+
+    it(`is keyed by ${keyNames.join(", ")}: added, changed and removed rows come back exactly, and a reprocessing alone changes nothing`, async () => {
+      const profile = profileOf(dataset, "changes");
+      const before = Array.from({ length: 8 }, (_, i) => row(i));
+      const first = (
+        await fx.run({
+          profile,
+          query: queryOf(dataset),
+          client: stubClient([before]),
+          formats: ["csv", "json"],
+        })
+      ).manifest;
+      expect(first).not.toHaveProperty("changeFeed");
+      expect(first.changes).toMatchObject({
+        previousRunId: null,
+        added: 0,
+        changed: 0,
+        removed: 0,
+        keyFields: keyNames,
+        comparedFields: feed.compared.map((f) => f.name),
+      });
+
+      // Row 0 removed, row 1's measure (or first compared field) changed, row 8 added; every
+      // volatile field (the license datasets' processedDateTime) different in every row.
+      const changedRow = { ...row(1, 3), [moved.name]: sampleValue(moved, 2) };
+      const after = [changedRow, ...[2, 3, 4, 5, 6, 7, 8].map((i) => row(i, 3))];
+      const second = (
+        await fx.run({
+          profile,
+          query: queryOf(dataset),
+          client: stubClient(paged(after, 3)),
+          formats: ["csv", "json"],
+        })
+      ).manifest;
+      expect(second.changes).toMatchObject({
+        previousRunId: first.runId,
+        note: null,
+        added: 1,
+        changed: 1,
+        removed: 1,
+      });
+      const { json, csv } = await feedRows(second);
+      expect(json).toHaveLength(3);
+      expect(csv).toHaveLength(3);
+      expect(Object.keys(json[0]!)).toEqual([
+        "change",
+        ...keyNames,
+        "changedFields",
+        ...feed.compared.flatMap((f) => [
+          f.name,
+          `previous${f.name.charAt(0).toUpperCase()}${f.name.slice(1)}`,
+        ]),
+      ]);
+      expect(Object.keys(csv[0]!)).toEqual(Object.keys(json[0]!));
+      const byChange = Object.fromEntries(json.map((r) => [r.change as string, r]));
+      const keyOf = (i: number): FeedRow => Object.fromEntries(keyNames.map((k) => [k, `${k}-${i}`]));
+      expect(byChange.added).toMatchObject({ ...keyOf(8), changedFields: [] });
+      expect(byChange.removed).toMatchObject({ ...keyOf(0), changedFields: [] });
+      expect(byChange.changed).toMatchObject({ ...keyOf(1), changedFields: [moved.name] });
+      const previousName = `previous${moved.name.charAt(0).toUpperCase()}${moved.name.slice(1)}`;
+      expect(read(moved, byChange.changed![moved.name])).toEqual(asWritten(moved, sampleValue(moved, 2)));
+      expect(read(moved, byChange.changed![previousName])).toEqual(asWritten(moved, sampleValue(moved, 1)));
+      // Every compared value of the added row as it now is, typed; none before.
+      for (const f of feed.compared) {
+        expect(read(f, byChange.added![f.name]), f.name).toEqual(asWritten(f, sampleValue(f, 8)));
+        expect(
+          byChange.added![`previous${f.name.charAt(0).toUpperCase()}${f.name.slice(1)}`],
+          f.name,
+        ).toBeNull();
+      }
+      for (const f of volatile) expect(Object.keys(json[0]!)).not.toContain(f.name);
+
+      // The same rows again, reprocessed (volatile fields moved on once more): an empty feed, also
+      // when compared as the export streams (a Parquet-only run, which writes no baseline).
+      const third = (
+        await fx.run({
+          profile,
+          query: queryOf(dataset),
+          client: stubClient([
+            [{ ...changedRow, ...reprocessed(9) }, ...[2, 3, 4, 5, 6, 7, 8].map((i) => row(i, 5))],
+          ]),
+          formats: ["parquet"],
+        })
+      ).manifest;
+      expect(third.changes).toMatchObject({ previousRunId: second.runId, added: 0, changed: 0, removed: 0 });
+      expect((await feedRows(third)).json).toEqual([]);
+    });
+  },
+);
 
 describe("the documented quirks", () => {
   it("indirect resellers: year 1 is null, latestSubscriptionDeprovisionedEndDate is read as its documented field", async () => {
@@ -378,7 +510,7 @@ describe("the documented quirks", () => {
 });
 
 describe("a profile that moves to another dataset", () => {
-  it("referrals first, subscriptions next: latest/ holds only the subscriptions files", async () => {
+  it("referrals first, subscriptions next: latest/ holds only the subscriptions files, its change feed started afresh", async () => {
     const referralRow = {
       id: "100",
       status: "Active",
@@ -410,14 +542,24 @@ describe("a profile that moves to another dataset", () => {
 
     const subscriptions = requireDataset("subscriptions");
     const fields = subscriptions.fields.filter((f) => f.groupedOnly !== true);
-    await fx.run({
+    const moved = await fx.run({
       profile: "moving",
       query: queryOf(subscriptions),
       client: stubClient([sampleRows(fields, 4)]),
       formats: ["csv", "json"],
     });
+    // Its change feed starts afresh: referrals are not compared with subscriptions.
+    expect(moved.manifest.changes).toMatchObject({
+      previousRunId: null,
+      note: `The previous snapshot (${first.runId}) exported another dataset (referrals)`,
+      added: 0,
+      changed: 0,
+      removed: 0,
+    });
     expect(fileNames(await fx.blobs(), "moving/latest/")).toEqual([
       "_manifest.json",
+      "changes.csv",
+      "changes.json",
       "subscriptions.csv",
       "subscriptions.json",
       "subscriptions.schema.json",

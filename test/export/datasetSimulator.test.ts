@@ -61,8 +61,13 @@ describe.each(OTHERS.map((d) => [d.id, d] as const))("%s from the simulated serv
     expect(manifest.rowCount).toBeGreaterThan(0);
     expect(manifest.rowCount).toBe(manifest.totalCountReported);
     expect(manifest.integrity.countMatchesTotal).toBe(true);
-    expect(manifest.changes).toBeNull();
-    expect(manifest.changeFeed?.available).toBe(false);
+    if (dataset.key === null) {
+      expect(manifest.changes).toBeNull();
+      expect(manifest.changeFeed?.available).toBe(false);
+    } else {
+      expect(manifest).not.toHaveProperty("changeFeed");
+      expect(manifest.changes?.keyFields).toEqual(dataset.key);
+    }
     expect(manifest.columns).toEqual(dataset.fields.filter((f) => f.groupedOnly !== true).map((f) => f.name));
 
     const blobs = await readAll(fixture.services);
@@ -93,6 +98,24 @@ describe.each(OTHERS.map((d) => [d.id, d] as const))("%s from the simulated serv
       }
   });
 });
+
+describe.each(OTHERS.filter((d) => d.key !== null).map((d) => [d.id, d] as const))(
+  "%s's change feed against the simulated service",
+  (_, dataset) => {
+    it("finds each row by its key: unique in the service's data, and the same data twice is no change", async () => {
+      const profile = `sim-feed-${dataset.id.toLowerCase()}`;
+      const first = (await run(profile, dataset)).manifest;
+      const blobs = await readAll(fixture.services);
+      const rows = JSON.parse(
+        blobs.get(`${profile}/latest/${dataset.fileStem}.json`)!.toString("utf8"),
+      ) as Record<string, unknown>[];
+      const keys = new Set(rows.map((r) => JSON.stringify(dataset.key!.map((k) => r[k]))));
+      expect(keys.size).toBe(first.rowCount);
+      const second = (await run(profile, dataset)).manifest;
+      expect(second.changes).toMatchObject({ previousRunId: first.runId, added: 0, changed: 0, removed: 0 });
+    });
+  },
+);
 
 describe("a grouped export from the simulated service", () => {
   it("Azure usage by meter category and month: the groups and their quantities, as the service computes them", async () => {

@@ -5,6 +5,7 @@ import {
   DATASET_IDS,
   FILTER_OPERATORS,
   aggregationDateFields,
+  changeFeedFields,
   columnNames,
   datasetById,
   datasetField,
@@ -49,6 +50,26 @@ describe.each(DATASETS.map((d) => [d.id, d] as const))("dataset %s is self-consi
       expect(datasetField(dataset, name), name).toBeDefined();
       expect(field(dataset, name).measure, name).not.toBe(true);
     }
+  });
+
+  it("compares, in its change feed, existing fields outside its key that change with the row", () => {
+    const feed = changeFeedFields(dataset);
+    if (dataset.key === null) {
+      expect(feed).toBeNull();
+      expect(dataset.comparedFields).toBeUndefined();
+      return;
+    }
+    expect(names(feed!.key)).toEqual(dataset.key);
+    expect(feed!.compared.length).toBeGreaterThan(0);
+    for (const f of feed!.compared) {
+      expect(dataset.fields, f.name).toContain(f);
+      expect(dataset.key, f.name).not.toContain(f.name);
+      expect(f.volatile, f.name).not.toBe(true);
+      expect(f.groupedOnly, f.name).not.toBe(true);
+    }
+    // In column order, so the feed's columns read like the snapshot's.
+    const order = names(feed!.compared).map((n) => columnNames(dataset).indexOf(n));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
   });
 
   it("offers operators only where the field type allows them", () => {
@@ -157,6 +178,28 @@ describe("the registry", () => {
       licensesDeployment: ["customerTenantId", "productId", "channel"],
       licensesUsage: ["customerTenantId", "productId", "workloadCode", "channel"],
     });
+  });
+
+  it("compares what identifies a change: a referral's status and dates, every other field elsewhere but the processing time", () => {
+    const compared = Object.fromEntries(
+      DATASETS.map((d) => [d.id, changeFeedFields(d)?.compared.map((f) => f.name) ?? null]),
+    );
+    expect(compared.referrals).toEqual(["status", ...DATE_FIELDS]);
+    expect(compared.search).toBeNull();
+    expect(compared.azureUsage).toBeNull();
+    expect(compared.subscriptions).toHaveLength(24); // 26 fields less id and the grouped-only subscriptionCount
+    expect(compared.subscriptions).toContain("licenseCount");
+    expect(compared.indirectResellers).toHaveLength(14);
+    expect(compared.licensesDeployment).toEqual([
+      "serviceCode",
+      "serviceName",
+      "customerName",
+      "productName",
+      "licensesDeployed",
+      "licensesSold",
+    ]);
+    expect(compared.licensesUsage).not.toContain("processedDateTime");
+    expect(compared.licensesUsage).toContain("licensesActive");
   });
 
   it("looks datasets up by exact id", () => {

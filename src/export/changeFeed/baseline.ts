@@ -1,18 +1,19 @@
 import type { ContainerClient } from "@azure/storage-blob";
 import { BlockWriter } from "../blobs/blockWriter.js";
 import type { ManifestSideFile } from "../schema.js";
-import { COMPARED_FIELDS, fieldText, type Compared } from "./compared.js";
+import { fieldText, REFERRALS_FEED, type Compared, type FeedShape } from "./compared.js";
 
 /**
- * The baseline a raw run leaves for the next run's change feed: per referral its id, the
- * fingerprint of its compared fields and those fields' original values (never the CSV's
- * spreadsheet-guarded text), one tab-separated line each. The next run compares its own baseline
- * with it line by line, from the ids and fingerprints alone, and parses values only for the
- * referrals that changed, appeared or disappeared: much less work than reading the previous CSV or
+ * The baseline a raw run leaves for the next run's change feed: per row its key (compared.ts:
+ * keyOf), the fingerprint of its compared fields and those fields' original values (never the
+ * CSV's spreadsheet-guarded text), one tab-separated line each. The next run compares its own
+ * baseline with it line by line, from the keys and fingerprints alone, and parses values only for
+ * the rows that changed, appeared or disappeared: much less work than reading the previous CSV or
  * JSON back twice.
  *
- *   header:  referrals-export-baseline 1 <TAB> status <TAB> acceptedDate ...
- *   row:     id <TAB> fingerprint A <TAB> fingerprint B <TAB> value ... <LF>
+ *   header:  referrals-export-baseline 1 [<TAB> key=f1,f2] <TAB> compared field ... (referrals:
+ *            no key part, `id` implied, as every referral baseline has always been written)
+ *   row:     key <TAB> fingerprint A <TAB> fingerprint B <TAB> value ... <LF>
  *
  * Fingerprints are decimal; tab, line feed, carriage return and backslash in a value are escaped
  * (`\t`, `\n`, `\r`, `\\`); null is an empty field (the feed treats an empty value as null). Every
@@ -21,9 +22,16 @@ import { COMPARED_FIELDS, fieldText, type Compared } from "./compared.js";
 export const BASELINE_FILE_NAME = "changes.baseline.tsv";
 export const BASELINE_CONTENT_TYPE = "text/tab-separated-values; charset=utf-8";
 const MAGIC = "referrals-export-baseline 1";
-const HEADER = `${[MAGIC, ...COMPARED_FIELDS].join("\t")}\n`;
-/** The first line of every baseline this version writes and reads. */
-export const BASELINE_HEADER = HEADER;
+
+/** The first line of a baseline of this shape: a baseline of other fields is not read as one. */
+export function baselineHeader(shape: FeedShape): string {
+  const { keyFields } = shape;
+  const key = keyFields.length === 1 && keyFields[0] === "id" ? [] : [`key=${keyFields.join(",")}`];
+  return `${[MAGIC, ...key, ...shape.comparedFields].join("\t")}\n`;
+}
+
+/** The first line of every referrals baseline this version writes and reads. */
+export const BASELINE_HEADER = baselineHeader(REFERRALS_FEED);
 const NEEDS_ESCAPE = /[\t\n\r\\]/;
 const BASELINE_BLOCK_BYTES = 1024 * 1024;
 
@@ -42,16 +50,18 @@ function unescape(text: string): string | null {
   );
 }
 
-/** A referral's line (without its line feed), its compared fields read straight from the row (no array a row). */
+/** A row's line (without its line feed), its compared fields read straight from the row (no array a row). */
 export function baselineLine(
-  id: string,
+  key: string,
   fingerprintA: number,
   fingerprintB: number,
   row: Readonly<Record<string, unknown>>,
+  shape: FeedShape = REFERRALS_FEED,
 ): string {
-  let line = escape(id) + "\t" + String(fingerprintA) + "\t" + String(fingerprintB);
-  for (let i = 0; i < COMPARED_FIELDS.length; i++) {
-    const value = fieldText(row[COMPARED_FIELDS[i] as string]);
+  const fields = shape.comparedFields;
+  let line = escape(key) + "\t" + String(fingerprintA) + "\t" + String(fingerprintB);
+  for (let i = 0; i < fields.length; i++) {
+    const value = fieldText(row[fields[i] as string]);
     line += value === null ? "\t" : "\t" + escape(value);
   }
   return line;
@@ -65,6 +75,7 @@ export class BaselineWriter {
     container: ContainerClient,
     readonly path: string,
     signal: AbortSignal,
+    private readonly shape: FeedShape = REFERRALS_FEED,
   ) {
     // Small blocks: the baseline is written beside the data files on every raw run, and its
     // buffers count against the same memory (a million-referral Parquet export must stay under
@@ -74,15 +85,15 @@ export class BaselineWriter {
       blockSize: BASELINE_BLOCK_BYTES,
       concurrency: 2,
     });
-    this.blob.append(HEADER);
+    this.blob.append(baselineHeader(shape));
   }
 
   /** Lines gathered for one slice of rows, handed to the blob together. */
   private pending = "";
 
-  /** One referral's line. */
-  add(id: string, fingerprintA: number, fingerprintB: number, row: Readonly<Record<string, unknown>>): void {
-    this.pending += baselineLine(id, fingerprintA, fingerprintB, row) + "\n";
+  /** One row's line. */
+  add(key: string, fingerprintA: number, fingerprintB: number, row: Readonly<Record<string, unknown>>): void {
+    this.pending += baselineLine(key, fingerprintA, fingerprintB, row, this.shape) + "\n";
   }
 
   /** Hands the lines added since the last call to the blob. */
@@ -130,6 +141,8 @@ export function isBaselineFormatError(error: unknown): error is BaselineFormatEr
  * a line; the id and the values become strings only when asked for (a referral the feed reports).
  */
 export class BaselineLine {
+  constructor(readonly shape: FeedShape = REFERRALS_FEED) {}
+
   text = "";
   /** The id: text[start, idEnd), escaped as written (equal ids are equal texts). */
   start = 0;
@@ -166,7 +179,7 @@ export class BaselineLine {
   }
 
   values(): Compared {
-    return baselineValues(copyOf(this.text.slice(this.valuesStart, this.end)));
+    return baselineValues(copyOf(this.text.slice(this.valuesStart, this.end)), this.shape);
   }
 
   /** The line's text, holding on to nothing else. */
@@ -237,15 +250,24 @@ export class BaselineCursor extends BaselineLine {
   /** Bytes after the last line feed of the chunks so far (a copy). */
   private carry = NO_BYTES;
 
+  private readonly expectedHeader: string;
+
   constructor(
     private readonly chunks: AsyncIterator<Uint8Array>,
     readonly path: string,
+    shape: FeedShape = REFERRALS_FEED,
   ) {
-    super();
+    super(shape);
+    this.expectedHeader = baselineHeader(shape);
   }
 
-  static open(container: ContainerClient, path: string, signal: AbortSignal): BaselineCursor {
-    return new BaselineCursor(blobBytes(container, path, signal), path);
+  static open(
+    container: ContainerClient,
+    path: string,
+    signal: AbortSignal,
+    shape: FeedShape,
+  ): BaselineCursor {
+    return new BaselineCursor(blobBytes(container, path, signal), path, shape);
   }
 
   /** Moves to the next line of the text at hand; false when there is none (then `more`). */
@@ -256,7 +278,7 @@ export class BaselineCursor extends BaselineLine {
       const end = this.chunk.indexOf("\n", start);
       this.position = end + 1;
       if (this.header) {
-        if (this.chunk.slice(start, end + 1) !== HEADER)
+        if (this.chunk.slice(start, end + 1) !== this.expectedHeader)
           throw new BaselineFormatError(`${this.path} is not a baseline this version reads`);
         this.header = false;
         continue;
@@ -299,7 +321,7 @@ export class BaselineCursor extends BaselineLine {
   }
 }
 
-/** Called for each referral of a baseline. */
+/** Called for each row of a baseline. */
 export type BaselineVisitor = (line: BaselineLine) => void;
 
 /**
@@ -310,26 +332,29 @@ export async function checkBaseline(
   container: ContainerClient,
   path: string,
   signal: AbortSignal,
+  shape: FeedShape,
 ): Promise<void> {
+  const header = baselineHeader(shape);
   const head = await container
     .getBlobClient(path)
-    .downloadToBuffer(0, HEADER.length, { abortSignal: signal });
-  if (head.toString("utf8") !== HEADER)
+    .downloadToBuffer(0, Buffer.byteLength(header), { abortSignal: signal });
+  if (head.toString("utf8") !== header)
     throw new BaselineFormatError(`${path} is not a baseline this version reads`);
 }
 
 /**
- * Reads a baseline a downloaded chunk at a time, calling `visit` for each referral and
- * `afterChunk` between chunks.
+ * Reads a baseline a downloaded chunk at a time, calling `visit` for each row and `afterChunk`
+ * between chunks.
  */
 export async function readBaseline(
   container: ContainerClient,
   path: string,
+  shape: FeedShape,
   signal: AbortSignal,
   visit: BaselineVisitor,
   afterChunk?: () => Promise<void>,
 ): Promise<void> {
-  const cursor = BaselineCursor.open(container, path, signal);
+  const cursor = BaselineCursor.open(container, path, signal, shape);
   while (await cursor.more()) {
     while (cursor.next()) visit(cursor);
     if (afterChunk) await afterChunk();
@@ -337,9 +362,9 @@ export async function readBaseline(
 }
 
 /** The values of a baseline line (the text after its fingerprints). */
-export function baselineValues(rest: string): Compared {
+export function baselineValues(rest: string, shape: FeedShape): Compared {
   const values = rest.split("\t").map(unescape);
-  if (values.length !== COMPARED_FIELDS.length)
+  if (values.length !== shape.comparedFields.length)
     throw new BaselineFormatError("a baseline line has the wrong number of values");
   return values;
 }

@@ -1,5 +1,4 @@
 import { silentLogger, type Logger } from "../../logging/logger.js";
-import type { ReferralRow } from "../../partnerCenter/fields.js";
 import { sameQuery } from "../../partnerCenter/query.js";
 import { readLatestManifest } from "../latestManifest.js";
 import type { Manifest, ManifestChanges } from "../manifest.js";
@@ -11,7 +10,7 @@ import {
   readBaseline,
   type BaselineLine,
 } from "./baseline.js";
-import { COMPARED_FIELDS, fieldText } from "./compared.js";
+import { keyOf, REFERRALS_FEED, type FeedShape } from "./compared.js";
 import { SnapshotDiff, type ChangeCounts } from "./diff.js";
 import { FeedWriter, type FeedWriterOptions } from "./feedWriter.js";
 import { mergeBaselines } from "./merge.js";
@@ -24,6 +23,8 @@ type PreviousBaseline =
   | { readonly kind: "file"; readonly file: SnapshotFile };
 
 export interface ChangeFeedOptions extends FeedWriterOptions {
+  /** What the feed identifies rows by and compares: the dataset's (default: referrals). */
+  readonly shape?: FeedShape;
   /**
    * Write this run's baseline for the next run. Runs that write CSV or JSON do; a Parquet-only run
    * does not (its baseline's memory would push a million-referral Parquet export past its 256 MB),
@@ -35,13 +36,14 @@ export interface ChangeFeedOptions extends FeedWriterOptions {
   readonly query: Manifest["query"];
   readonly signal: AbortSignal;
   readonly logger?: Logger;
-  /** Referrals that may wait for their match when the two baselines are walked side by side (merge.ts). */
+  /** Rows that may wait for their match when the two baselines are walked side by side (merge.ts). */
   readonly maxWaiting?: number;
 }
 
 /**
- * The change feed of a raw export. The previous run's baseline (baseline.ts: ids, fingerprints of
- * status and dates, and their original values) is named by the manifest `latest/` holds when this
+ * The change feed of a raw export of a dataset with a key (compared.ts: FeedShape; referrals here,
+ * the same for every keyed dataset). The previous run's baseline (baseline.ts: keys, fingerprints
+ * of the compared fields, and their original values) is named by the manifest `latest/` holds when this
  * run starts. While the export streams, each referral goes into this run's own baseline, and
  * nothing else: the comparison waits for the end, when the data files are committed, and nothing
  * of the size of the snapshot sits in memory beside the pages and blocks of a streaming export.
@@ -70,6 +72,7 @@ export class ChangeFeed {
    * as it streams (it writes no baseline); undefined otherwise.
    */
   private readonly ready: Promise<SnapshotDiff | undefined>;
+  private readonly shape: FeedShape;
 
   private constructor(
     private readonly options: ChangeFeedOptions,
@@ -78,9 +81,15 @@ export class ChangeFeed {
     private readonly baseline: PreviousBaseline | undefined,
   ) {
     this.signal = AbortSignal.any([options.signal, this.abort.signal]);
+    this.shape = options.shape ?? REFERRALS_FEED;
     this.feed = new FeedWriter(options, this.signal);
     this.baselineOut = options.writeBaseline
-      ? new BaselineWriter(options.container, `${options.folder}${BASELINE_FILE_NAME}`, this.signal)
+      ? new BaselineWriter(
+          options.container,
+          `${options.folder}${BASELINE_FILE_NAME}`,
+          this.signal,
+          this.shape,
+        )
       : undefined;
     this.ready = baseline && !this.baselineOut ? this.load(baseline) : Promise.resolve(undefined);
     this.ready.catch(() => undefined);
@@ -89,12 +98,15 @@ export class ChangeFeed {
   /** Finds the previous snapshot and starts reading it; the feed's files are opened at once. */
   static async open(options: ChangeFeedOptions): Promise<ChangeFeed> {
     const logger = options.logger ?? silentLogger;
+    const shape = options.shape ?? REFERRALS_FEED;
     const previous = await readLatestManifest(options.container, options.profile, options.signal);
     let note: string | null = null;
     let baseline: PreviousBaseline | undefined;
     if (previous === "missing") note = "No previous snapshot: this is the profile's first published run";
     else if (previous === "unreadable") note = "The previous manifest could not be read";
     else if (previous.runId === options.runId) note = "This run is already the latest snapshot";
+    else if (previous.dataset !== shape.dataset)
+      note = `The previous snapshot (${previous.runId}) exported another dataset (${previous.dataset})`;
     else if (!sameQuery(options.query, previous.query))
       note = `The previous snapshot (${previous.runId}) used a different query`;
     else {
@@ -109,7 +121,8 @@ export class ChangeFeed {
     const previousRunId = baseline && typeof previous === "object" ? previous.runId : null;
     if (note) logger.info("Change feed starts a new baseline", { note });
     // A baseline that is gone or of another version fails the run at its start, not after it streamed.
-    if (baseline?.kind === "baseline") await checkBaseline(options.container, baseline.path, options.signal);
+    if (baseline?.kind === "baseline")
+      await checkBaseline(options.container, baseline.path, options.signal, shape);
     return new ChangeFeed(options, previousRunId, note, baseline);
   }
 
@@ -117,17 +130,18 @@ export class ChangeFeed {
    * Notes a slice of normalised rows: into this run's baseline; in a run that compares as it
    * streams, also against the previous snapshot ("added" rows into the feed at once).
    */
-  async add(rows: readonly ReferralRow[]): Promise<void> {
+  async add(rows: readonly Readonly<Record<string, unknown>>[]): Promise<void> {
     const diff = await this.ready;
     const out = this.baselineOut;
     if (!out && !diff) return;
+    const { shape } = this;
     for (const row of rows) {
-      const id = fieldText(row.id);
-      if (id === null) continue;
-      const fingerprintA = fingerprintOfRow(row);
+      const key = keyOf(row, shape);
+      if (key === null) continue;
+      const fingerprintA = fingerprintOfRow(row, shape);
       const fingerprintB = lastFingerprintB();
-      out?.add(id, fingerprintA, fingerprintB, row);
-      diff?.addCurrent(id, row, fingerprintA, fingerprintB);
+      out?.add(key, fingerprintA, fingerprintB, row);
+      diff?.addCurrent(key, row, fingerprintA, fingerprintB);
     }
     out?.commitLines();
     if (diff) await this.feed.drained();
@@ -151,7 +165,8 @@ export class ChangeFeed {
     return {
       previousRunId: this.previousRunId,
       note: this.note,
-      comparedFields: [...COMPARED_FIELDS],
+      keyFields: [...this.shape.keyFields],
+      comparedFields: [...this.shape.comparedFields],
       added,
       changed,
       removed,
@@ -179,15 +194,15 @@ export class ChangeFeed {
     const { container } = this.options;
     if (previous.kind === "baseline") {
       const merged = await mergeBaselines(
-        BaselineCursor.open(container, previous.path, this.signal),
-        BaselineCursor.open(container, path, this.signal),
+        BaselineCursor.open(container, previous.path, this.signal, this.shape),
+        BaselineCursor.open(container, path, this.signal, this.shape),
         this.feed,
         this.options.maxWaiting,
       );
       if (merged) return merged;
       // Start over through the index; the rows written so far go with files never committed.
       (this.options.logger ?? silentLogger).info(
-        "Change feed compares through an index: this run lists the referrals in another order than the previous one",
+        "Change feed compares through an index: this run lists its rows in another order than the previous one",
       );
       await this.feed.abort(new Error("the change feed started over"));
       this.feed = new FeedWriter(this.options, this.signal);
@@ -196,7 +211,7 @@ export class ChangeFeed {
     const visit = (line: BaselineLine): void => {
       diff.addCurrentLine(line);
     };
-    await readBaseline(container, path, this.signal, visit, this.drained);
+    await readBaseline(container, path, this.shape, this.signal, visit, this.drained);
     return this.readBack(diff);
   }
 
@@ -207,9 +222,9 @@ export class ChangeFeed {
       const visit = (line: BaselineLine): void => {
         diff.addPreviousLine(line);
       };
-      await readBaseline(this.options.container, previous.path, this.signal, visit, this.drained);
+      await readBaseline(this.options.container, previous.path, this.shape, this.signal, visit, this.drained);
     } else if (previous?.kind === "file") {
-      for await (const rows of snapshotRows(this.options.container, previous.file, this.signal)) {
+      for await (const rows of snapshotRows(this.options.container, previous.file, this.shape, this.signal)) {
         diff.addPrevious(rows);
         await this.drained();
       }
@@ -223,16 +238,16 @@ export class ChangeFeed {
   /** Reads the previous snapshot into the index the diff runs against. */
   private async load(previous: PreviousBaseline): Promise<SnapshotDiff> {
     if (previous.kind === "baseline") {
-      const index = new SnapshotIndex(previous.rowCount);
+      const index = new SnapshotIndex(previous.rowCount, this.shape);
       const visit = (line: BaselineLine): void => {
         index.insertLine(line);
       };
-      await readBaseline(this.options.container, previous.path, this.signal, visit);
-      return new SnapshotDiff(index, this.feed);
+      await readBaseline(this.options.container, previous.path, this.shape, this.signal, visit);
+      return new SnapshotDiff(index, this.feed, this.shape);
     }
-    const index = new SnapshotIndex(previous.file.rowCount);
-    for await (const rows of snapshotRows(this.options.container, previous.file, this.signal))
+    const index = new SnapshotIndex(previous.file.rowCount, this.shape);
+    for await (const rows of snapshotRows(this.options.container, previous.file, this.shape, this.signal))
       for (const { id, values } of rows) if (id !== null) index.insert(id, values);
-    return new SnapshotDiff(index, this.feed);
+    return new SnapshotDiff(index, this.feed, this.shape);
   }
 }

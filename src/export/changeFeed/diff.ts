@@ -1,5 +1,5 @@
 import type { BaselineLine } from "./baseline.js";
-import { COMPARED_FIELDS, comparedOf, differs, type Compared } from "./compared.js";
+import { changedFields, comparedOf, REFERRALS_FEED, type Compared, type FeedShape } from "./compared.js";
 import type { FeedSink } from "./feedWriter.js";
 import type { SnapshotRow } from "./previousSnapshot.js";
 import { CHANGED, DONE, SAME, UNSEEN, type SnapshotIndex } from "./snapshotIndex.js";
@@ -11,11 +11,11 @@ export interface ChangeCounts {
 }
 
 /**
- * This run's referrals against the previous snapshot's index, in two passes. First this run's
- * referrals (its own baseline read back, or its rows as the export streams): new ids are written
- * as "added" at once; ids whose fingerprint differs are marked, and their current values kept.
- * Then the previous snapshot is read back: the ids this run never saw are written as "removed",
- * the marked ones as "changed" with the fields that differ.
+ * This run's rows against the previous snapshot's index, in two passes. First this run's rows (its
+ * own baseline read back, or its rows as the export streams): new keys are written as "added" at
+ * once; keys whose fingerprint differs are marked, and their current values kept. Then the
+ * previous snapshot is read back: the keys this run never saw are written as "removed", the marked
+ * ones as "changed" with the fields that differ.
  */
 export class SnapshotDiff {
   private readonly current = new Map<string, Compared>();
@@ -26,28 +26,30 @@ export class SnapshotDiff {
   constructor(
     private readonly index: SnapshotIndex,
     private readonly feed: FeedSink,
+    private readonly shape: FeedShape = REFERRALS_FEED,
   ) {}
 
   get counts(): ChangeCounts {
     return { added: this.added, changed: this.changed, removed: this.removed };
   }
 
-  /** One referral of this run as the export streams, with the fingerprint of its compared values. */
+  /** One row of this run as the export streams, with the fingerprint of its compared values. */
   addCurrent(
-    id: string,
+    key: string,
     row: Readonly<Record<string, unknown>>,
     fingerprintA: number,
     fingerprintB: number,
   ): void {
-    const slot = this.index.find(id);
-    // The compared values are gathered only for a referral the feed reports.
+    const slot = this.index.find(key);
+    // The compared values are gathered only for a row the feed reports.
     if (slot < 0) {
       this.added++;
-      this.feed.write("added", id, comparedOf(row), null, []);
-    } else if (this.differs(slot, fingerprintA, fingerprintB)) this.current.set(id, comparedOf(row));
+      this.feed.write("added", key, comparedOf(row, this.shape), null, []);
+    } else if (this.differs(slot, fingerprintA, fingerprintB))
+      this.current.set(key, comparedOf(row, this.shape));
   }
 
-  /** One referral of this run's own baseline, read back at the end: values parsed only when reported. */
+  /** One row of this run's own baseline, read back at the end: values parsed only when reported. */
   addCurrentLine(line: BaselineLine): void {
     const slot = this.index.findLine(line);
     if (slot < 0) {
@@ -57,7 +59,7 @@ export class SnapshotDiff {
       this.current.set(line.id(), line.values());
   }
 
-  /** Marks a referral of the previous snapshot seen in this run; true when its values differ. */
+  /** Marks a row of the previous snapshot seen in this run; true when its values differ. */
   private differs(slot: number, fingerprintA: number, fingerprintB: number): boolean {
     const { index } = this;
     if (index.state(slot) !== UNSEEN) return false;
@@ -70,7 +72,7 @@ export class SnapshotDiff {
   }
 
   /**
-   * A referral of the previous baseline, read back at the end: its values are parsed only when it
+   * A row of the previous baseline, read back at the end: its values are parsed only when it
    * disappeared or changed.
    */
   addPreviousLine(line: BaselineLine): void {
@@ -102,9 +104,7 @@ export class SnapshotDiff {
     }
     const after = this.current.get(id);
     this.current.delete(id);
-    const fields = after
-      ? COMPARED_FIELDS.filter((_, i) => differs(i, before[i] ?? null, after[i] ?? null))
-      : [];
+    const fields = after ? changedFields(before, after, this.shape) : [];
     if (after && fields.length > 0) {
       this.changed++;
       this.feed.write("changed", id, after, before, fields);

@@ -3,35 +3,76 @@ import type { FormatRow, FormatWriter } from "../formats/formatWriter.js";
 import { openFormatWriter } from "../formats/openFormatWriter.js";
 import { CHANGE_FEED_FORMATS, changesFileName, type ChangeFeedFormat } from "../layout.js";
 import { manifestFiles, type ManifestFile } from "../manifest.js";
-import { COMPARED_FIELDS, type Compared } from "./compared.js";
+import type { FieldType } from "../../partnerCenter/datasets/index.js";
+import { COLUMN_TYPES, type ColumnSchema } from "../schema.js";
+import { keyParts, REFERRALS_FEED, type Compared, type FeedShape } from "./compared.js";
 
 const previousName = (field: string): string => `previous${field.charAt(0).toUpperCase()}${field.slice(1)}`;
-const PREVIOUS_FIELDS = COMPARED_FIELDS.map(previousName);
 
 /**
- * Columns of changes.csv / changes.json: what happened, to which referral, which compared fields
- * differ, then each compared field as it is now and as it was in the previous snapshot.
+ * Columns of changes.csv / changes.json: what happened, to which row (its key fields), which
+ * compared fields differ, then each compared field as it is now and as it was in the previous
+ * snapshot.
  */
-export const CHANGE_COLUMNS: readonly string[] = [
-  "change",
-  "id",
-  "changedFields",
-  ...COMPARED_FIELDS.flatMap((field, i) => [field, PREVIOUS_FIELDS[i] as string]),
-];
+export function changeColumns(shape: FeedShape): readonly string[] {
+  return [
+    "change",
+    ...shape.keyFields,
+    "changedFields",
+    ...shape.comparedFields.flatMap((field) => [field, previousName(field)]),
+  ];
+}
+
+/** The feed's columns typed, so the text formats write decimals as decimals (`10.0`). */
+function changeSchema(shape: FeedShape): ColumnSchema[] {
+  const types = new Map<string, FieldType>([
+    ...shape.keyFields.map((f, i) => [f, shape.keyTypes[i] ?? "string"] as const),
+    ...shape.comparedFields.flatMap((f, i) => {
+      const type = shape.comparedTypes[i] ?? "string";
+      return [[f, type] as const, [previousName(f), type] as const];
+    }),
+  ]);
+  return changeColumns(shape).map((name) => ({
+    name,
+    type: COLUMN_TYPES[types.get(name) ?? "string"],
+    nullable: true,
+  }));
+}
+
+/** The referrals feed's columns. */
+export const CHANGE_COLUMNS: readonly string[] = changeColumns(REFERRALS_FEED);
 
 export type ChangeKind = "added" | "changed" | "removed";
 
+/** A value as the feed writes it: numbers and booleans as such (the feed compares their text). */
+function typed(value: string | null | undefined, type: FieldType | undefined): unknown {
+  if (value === null || value === undefined) return null;
+  if (type === "integer" || type === "decimal") {
+    const n = Number(value);
+    return Number.isFinite(n) ? n : value;
+  }
+  if (type === "boolean") return value === "true" ? true : value === "false" ? false : value;
+  return value;
+}
+
 function feedRow(
+  shape: FeedShape,
   change: ChangeKind,
-  id: string,
+  key: string,
   current: Compared | null,
   previous: Compared | null,
   changedFields: readonly string[],
 ): Record<string, unknown> {
-  const row: Record<string, unknown> = { change, id, changedFields };
-  COMPARED_FIELDS.forEach((field, i) => {
-    row[field] = current?.[i] ?? null;
-    row[PREVIOUS_FIELDS[i] as string] = previous?.[i] ?? null;
+  const row: Record<string, unknown> = { change };
+  const parts = keyParts(key, shape);
+  shape.keyFields.forEach((field, i) => {
+    row[field] = typed(parts[i], shape.keyTypes[i]);
+  });
+  row.changedFields = changedFields;
+  shape.comparedFields.forEach((field, i) => {
+    const type = shape.comparedTypes[i];
+    row[field] = typed(current?.[i], type);
+    row[previousName(field)] = typed(previous?.[i], type);
   });
   return row;
 }
@@ -42,6 +83,8 @@ export interface FeedWriterOptions {
   readonly folder: string;
   readonly csvFormulaGuard: boolean;
   readonly csvBom: boolean;
+  /** What the feed identifies rows by and compares (default: referrals). */
+  readonly shape?: FeedShape;
 }
 
 /** A feed file and how a feed row goes into it. */
@@ -52,7 +95,7 @@ interface FeedFile {
 
 /** A feed file is written like the data files, by the same format writers. */
 function openFeedFile(format: ChangeFeedFormat, options: FeedWriterOptions, signal: AbortSignal): FeedFile {
-  const writer = openFormatWriter(format, CHANGE_COLUMNS, {
+  const writer = openFormatWriter(format, changeSchema(options.shape ?? REFERRALS_FEED), {
     container: options.container,
     path: `${options.folder}${changesFileName(format)}`,
     signal,
@@ -77,7 +120,7 @@ function openFeedFile(format: ChangeFeedFormat, options: FeedWriterOptions, sign
 export interface FeedSink {
   write(
     change: ChangeKind,
-    id: string,
+    key: string,
     current: Compared | null,
     previous: Compared | null,
     changedFields: readonly string[],
@@ -89,12 +132,14 @@ export interface FeedSink {
 /** changes.csv and changes.json of a run, a row at a time as changes are found. */
 export class FeedWriter implements FeedSink {
   private readonly files: FeedFile[];
+  private readonly shape: FeedShape;
   /** Rejects with the first failed upload; pending otherwise. */
   private readonly failure: Promise<never>;
   /** Rows written since the last wait for the uploads. */
   private unsent = false;
 
   constructor(options: FeedWriterOptions, signal: AbortSignal) {
+    this.shape = options.shape ?? REFERRALS_FEED;
     this.files = CHANGE_FEED_FORMATS.map((format) => openFeedFile(format, options, signal));
     this.failure = new Promise<never>((_, reject) => {
       for (const file of this.files) file.writer.result.catch(reject);
@@ -104,12 +149,12 @@ export class FeedWriter implements FeedSink {
 
   write(
     change: ChangeKind,
-    id: string,
+    key: string,
     current: Compared | null,
     previous: Compared | null,
     changedFields: readonly string[],
   ): void {
-    const row = feedRow(change, id, current, previous, changedFields);
+    const row = feedRow(this.shape, change, key, current, previous, changedFields);
     for (const file of this.files) file.write(row);
     this.unsent = true;
   }

@@ -1,6 +1,6 @@
 import type { BaselineCursor } from "./baseline.js";
 import { BaselineLine } from "./baseline.js";
-import { COMPARED_FIELDS, differs } from "./compared.js";
+import { changedFields } from "./compared.js";
 import type { ChangeCounts } from "./diff.js";
 import type { FeedSink } from "./feedWriter.js";
 
@@ -31,13 +31,13 @@ export async function mergeBaselines(
   /** Escaped id -> its line, of the lines waiting for their id in the other baseline. */
   const waitingPrevious = new Map<string, string>();
   const waitingCurrent = new Map<string, string>();
-  const waited = new BaselineLine();
+  const waited = new BaselineLine(current.shape);
   let changed = 0;
   const compare = (before: BaselineLine, after: BaselineLine): void => {
     if (before.sameFingerprint(after)) return;
     const was = before.values();
     const now = after.values();
-    const fields = COMPARED_FIELDS.filter((_, i) => differs(i, was[i] ?? null, now[i] ?? null));
+    const fields = changedFields(was, now, current.shape);
     if (fields.length === 0) return;
     changed++;
     feed.write("changed", after.id(), now, was, fields);

@@ -3,11 +3,9 @@ import { blobText } from "../blobs/blobText.js";
 import { csvRecords } from "../formats/csvReader.js";
 import { jsonArrayObjects } from "../formats/jsonReader.js";
 import type { LatestManifest } from "../latestManifest.js";
-import { COMPARED_FIELDS, comparedOf, fieldText, type Compared } from "./compared.js";
+import { comparedOf, fieldText, keyFromParts, keyOf, type Compared, type FeedShape } from "./compared.js";
 
-const READ_FIELDS: readonly string[] = ["id", ...COMPARED_FIELDS];
-
-/** A referral of the previous snapshot: its id and compared fields. */
+/** A row of the previous snapshot: its key (compared.ts: keyOf) and compared fields. */
 export interface SnapshotRow {
   readonly id: string | null;
   readonly values: Compared;
@@ -27,29 +25,30 @@ function unguarded(value: string | undefined): string | undefined {
     : value;
 }
 
-/** Rows of a CSV file, the id and compared fields found by the header. */
-async function* csvRows(chunks: AsyncIterable<string>): AsyncGenerator<SnapshotRow[]> {
-  let positions: readonly number[] | undefined;
+/** Rows of a CSV file, the key and compared fields found by the header. */
+async function* csvRows(chunks: AsyncIterable<string>, shape: FeedShape): AsyncGenerator<SnapshotRow[]> {
+  let keys: readonly number[] | undefined;
+  let compared: readonly number[] = [];
   const cell = (record: readonly string[], i: number): string | null =>
     i < 0 ? null : fieldText(unguarded(record[i]));
   for await (const records of csvRecords(chunks)) {
     const rows: SnapshotRow[] = [];
     for (const record of records) {
-      if (!positions) {
-        positions = READ_FIELDS.map((name) => record.indexOf(name));
+      if (!keys) {
+        keys = shape.keyFields.map((name) => record.indexOf(name));
+        compared = shape.comparedFields.map((name) => record.indexOf(name));
         continue;
       }
-      const values: (string | null)[] = [];
-      for (let k = 1; k < positions.length; k++) values.push(cell(record, positions[k] ?? -1));
-      rows.push({ id: cell(record, positions[0] ?? -1), values });
+      const values = compared.map((i) => cell(record, i));
+      rows.push({ id: keyFromParts(keys.map((i) => cell(record, i))), values });
     }
     if (rows.length > 0) yield rows;
   }
 }
 
-async function* jsonRows(chunks: AsyncIterable<string>): AsyncGenerator<SnapshotRow[]> {
+async function* jsonRows(chunks: AsyncIterable<string>, shape: FeedShape): AsyncGenerator<SnapshotRow[]> {
   for await (const objects of jsonArrayObjects(chunks))
-    yield objects.map((row) => ({ id: fieldText(row.id), values: comparedOf(row) }));
+    yield objects.map((row) => ({ id: keyOf(row, shape), values: comparedOf(row, shape) }));
 }
 
 /** The data file of the previous snapshot that the feed compares with. */
@@ -63,10 +62,11 @@ export interface SnapshotFile {
 export function snapshotRows(
   container: ContainerClient,
   file: SnapshotFile,
+  shape: FeedShape,
   signal: AbortSignal,
 ): AsyncGenerator<SnapshotRow[]> {
   const chunks = blobText(container, file.path, signal);
-  return file.format === "json" ? jsonRows(chunks) : csvRows(chunks);
+  return file.format === "json" ? jsonRows(chunks, shape) : csvRows(chunks, shape);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { BaselineLine } from "./baseline.js";
-import { COMPARED_FIELDS, DATE_OFFSET, fieldText, instantText, type Compared } from "./compared.js";
+import { comparable, fieldText, REFERRALS_FEED, TEXT, type Compared, type FeedShape } from "./compared.js";
 
 /** Two independent 32-bit hashes of a string, left in these variables to avoid an allocation. */
 let hashA = 0;
@@ -35,51 +35,74 @@ function hashLineId(line: BaselineLine): void {
 
 /**
  * The same fingerprint straight from a row's fields, without gathering them into an array first:
- * every referral of every raw run goes through here, and an array a row is garbage that keeps the
- * row's slice alive longer (see SLICE_ROWS in exporter.ts).
+ * every row of every raw run goes through here, and an array a row is garbage that keeps the row's
+ * slice alive longer (see SLICE_ROWS in exporter.ts).
  */
-export function fingerprintOfRow(row: Readonly<Record<string, unknown>>): number {
-  for (let i = 0; i < COMPARED_FIELDS.length; i++) scratch[i] = fieldText(row[COMPARED_FIELDS[i] as string]);
-  fingerprint(scratch);
+export function fingerprintOfRow(
+  row: Readonly<Record<string, unknown>>,
+  shape: FeedShape = REFERRALS_FEED,
+): number {
+  const fields = shape.comparedFields;
+  startFingerprint();
+  for (let i = 0; i < fields.length; i++)
+    hashValue(fieldText(row[fields[i] as string]), shape.comparisons[i] ?? TEXT);
+  endFingerprint();
   return hashA;
 }
-
-/** Reused by fingerprintOfRow for every row: filled, hashed and overwritten by the next. */
-const scratch: (string | null)[] = new Array<string | null>(COMPARED_FIELDS.length).fill(null);
 
 export function lastFingerprintB(): number {
   return hashB;
 }
 
+/** The fingerprint being computed (hashA/hashB are set from it at the end). */
+let runA = 0;
+let runB = 0;
+let runLength = 0;
+
+function startFingerprint(): void {
+  runA = 0x811c9dc5;
+  runB = 0x9747b28c;
+  runLength = 0;
+}
+
 /**
- * Hashes the compared values in place, without building a string (this runs for every referral of
- * every run): a separator before each value, a marker for null, dates as instants. Baselines store
- * the result, so changing it means a new baseline version (baseline.ts).
+ * Hashes one compared value in place, without building a string (this runs for every value of
+ * every row of every run): a marker for null before each value, values as they are compared (dates
+ * as instants). Baselines store the result, so changing it means a new baseline version (baseline.ts).
  */
-function fingerprint(values: Compared): void {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  let length = 0;
-  for (let i = 0; i < values.length; i++) {
-    const raw = values[i];
-    const marker = raw === null || raw === undefined ? 1 : 0;
-    a = Math.imul(a ^ marker, 0x01000193);
-    b = Math.imul(b ^ marker, 0x5bd1e995);
-    b ^= b >>> 15;
-    length++;
-    if (marker === 1 || raw === null || raw === undefined) continue;
-    const text = i < DATE_OFFSET ? raw : instantText(raw);
+function hashValue(raw: string | null, comparison: number): void {
+  let a = runA;
+  let b = runB;
+  const marker = raw === null ? 1 : 0;
+  a = Math.imul(a ^ marker, 0x01000193);
+  b = Math.imul(b ^ marker, 0x5bd1e995);
+  b ^= b >>> 15;
+  runLength++;
+  if (raw !== null) {
+    const text = comparison === TEXT ? raw : comparable(comparison, raw);
     for (let j = 0; j < text.length; j++) {
       const c = text.charCodeAt(j);
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x5bd1e995);
       b ^= b >>> 15;
     }
-    length += text.length;
+    runLength += text.length;
   }
-  hashA = a >>> 0;
-  hashB = (b ^ length) >>> 0;
+  runA = a;
+  runB = b;
+}
+
+function endFingerprint(): void {
+  hashA = runA >>> 0;
+  hashB = (runB ^ runLength) >>> 0;
   if (hashA === 0 && hashB === 0) hashA = 1;
+}
+
+/** The fingerprint of compared values (a data file of an earlier version), into hashA/hashB. */
+function fingerprint(values: Compared, shape: FeedShape): void {
+  startFingerprint();
+  for (let i = 0; i < values.length; i++) hashValue(values[i] ?? null, shape.comparisons[i] ?? TEXT);
+  endFingerprint();
 }
 
 const EMPTY = 0;
@@ -104,7 +127,7 @@ const MIN_SLOTS = 4096;
 const TWO_32 = 4294967296;
 
 /**
- * Compact index of the previous snapshot: id -> fingerprint of (status, dates). An open-addressing
+ * Compact index of the previous snapshot: key -> fingerprint of the compared fields. An open-addressing
  * table keyed by two 32-bit hashes of the id, holding two 32-bit hashes of the compared values
  * (one Uint32Array, a slot's four words side by side, so a probe reads one cache line) and a
  * state byte a slot: 17 bytes a slot, 1.25 slots a previous referral (21 bytes a referral, no
@@ -117,7 +140,10 @@ export class SnapshotIndex {
   private used = 0;
 
   /** Sized from the previous manifest's row count, so a normal load never grows the table. */
-  constructor(expectedRows: number) {
+  constructor(
+    expectedRows: number,
+    private readonly shape: FeedShape = REFERRALS_FEED,
+  ) {
     this.slots = Math.max(MIN_SLOTS, Math.ceil(expectedRows * SLOTS_PER_ROW));
     this.words = new Uint32Array(this.slots * WORDS);
     this.states = new Uint8Array(this.slots);
@@ -134,7 +160,7 @@ export class SnapshotIndex {
 
   /** Adds (or replaces) an id with the fingerprint of `values` (a data file of an earlier version). */
   insert(id: string, values: Compared): void {
-    fingerprint(values);
+    fingerprint(values, this.shape);
     const fingerprintA = hashA;
     const fingerprintB = hashB;
     hashText(id);

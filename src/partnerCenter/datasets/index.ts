@@ -67,3 +67,24 @@ export function aggregationDateFields(dataset: DatasetDefinition): readonly Data
 export function measureFields(dataset: DatasetDefinition): readonly DatasetField[] {
   return dataset.fields.filter((f) => f.measure === true);
 }
+
+/** What the change feed identifies a row by and compares, in column order. */
+export interface ChangeFeedFields {
+  readonly key: readonly DatasetField[];
+  readonly compared: readonly DatasetField[];
+}
+
+/** The change feed's fields of a dataset; null when its rows have no key (then no feed is written). */
+export function changeFeedFields(dataset: DatasetDefinition): ChangeFeedFields | null {
+  if (dataset.key === null) return null;
+  const key = dataset.key;
+  const field = (name: string): DatasetField => {
+    const found = datasetField(dataset, name);
+    if (!found) throw new Error(`${dataset.id}: the change feed names an unknown field ${name}`);
+    return found;
+  };
+  const compared =
+    dataset.comparedFields?.map(field) ??
+    dataset.fields.filter((f) => !key.includes(f.name) && f.volatile !== true && f.groupedOnly !== true);
+  return { key: key.map(field), compared };
+}

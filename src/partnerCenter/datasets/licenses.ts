@@ -33,6 +33,7 @@ const PROCESSED_DATE_TIME: DatasetField = {
   filter: NOT_FILTERABLE,
   groupBy: false,
   description: "Date when the data was last processed.",
+  volatile: true,
 };
 
 /** The license pages have no "Applies to" beyond Partner Center itself: global only. */

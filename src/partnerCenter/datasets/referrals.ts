@@ -43,6 +43,21 @@ export const REFERRALS: DatasetDefinition = {
     textField("partnerMarket", "The country/region that the partner does business in."),
   ],
   key: ["id"],
+  // What the change feed has always compared: where a referral stands in its life cycle. Names and
+  // markets are descriptive and do not make a referral "changed".
+  comparedFields: [
+    "status",
+    "acceptedDate",
+    "acknowledgedDate",
+    "archivedDate",
+    "declinedDate",
+    "expiredDate",
+    "lostDate",
+    "missedDate",
+    "createdDate",
+    "skippedDate",
+    "wonDate",
+  ],
   // Referrals analytics are not available to Partner Center operated by 21Vianet (resources page).
   clouds: ["global", "usgov"],
   aggregationLevels: ["day", "week", "month"],

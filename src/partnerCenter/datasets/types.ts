@@ -51,6 +51,11 @@ export interface DatasetField {
    * aggregation query, so ungrouped rows leave it empty. Only set on measures.
    */
   readonly groupedOnly?: boolean;
+  /**
+   * Changes whenever Partner Center reprocesses its data, not when the row itself changes (e.g.
+   * `processedDateTime`): the change feed does not compare it, or every row would change nightly.
+   */
+  readonly volatile?: boolean;
   /** Other spellings upstream uses for this field (read when the documented name is absent). */
   readonly aliases?: readonly string[];
   /** One line, from the docs. */
@@ -74,6 +79,11 @@ export interface DatasetDefinition {
   readonly fields: readonly DatasetField[];
   /** Fields that identify an ungrouped row for the change feed; null when rows have no identity. */
   readonly key: readonly string[] | null;
+  /**
+   * Fields whose change makes a keyed row "changed" in the change feed, when not every other field
+   * (default: every field outside the key that is neither volatile nor grouped-only).
+   */
+  readonly comparedFields?: readonly string[];
   /** Why there is no key (shown in the manifest); required when key is null. */
   readonly noKeyReason?: string;
   readonly clouds: readonly DatasetCloud[];
