@@ -19,6 +19,7 @@ type ValueOf<K extends FieldKind> = K extends "string" ? string : K extends "num
 const RUN_FIELD_KINDS = {
   runId: "string",
   profile: "string",
+  dataset: "string",
   trigger: "string",
   status: "string",
   reason: "string",

@@ -12,6 +12,8 @@ export const RUN_EVENT_FIELDS = [
   "event",
   "runId",
   "profile",
+  /** The Partner Center analytics dataset exported (referrals, subscriptions, ...). */
+  "dataset",
   /** http | timer | cli */
   "trigger",
   /** succeeded | failed */

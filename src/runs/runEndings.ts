@@ -200,6 +200,7 @@ export class RunEndings {
     this.telemetry.emitRun({
       runId: run.runId,
       profile: run.profile,
+      dataset: run.dataset ?? "referrals",
       trigger: run.trigger,
       status: run.status,
       reason: run.status === "failed" ? (run.error?.reason ?? "internal") : "",

@@ -26,6 +26,7 @@ import {
 } from "../../src/logging/telemetryEvents.js";
 import type { RunRecord } from "../../src/runs/runStore.js";
 import { LOCAL_USER, startLocalCloud, type LocalCloud } from "../../src/simulator/localCloud.js";
+import { validateQuery } from "../../src/partnerCenter/query.js";
 import { tokensIssuedInProcess } from "../../src/simulator/tokenRegistry.js";
 import { FIXTURE_SECRETS, findCredentials } from "../support/canary.js";
 import { startExportFixture, type ExportFixture } from "../support/exportFixture.js";
@@ -137,6 +138,7 @@ describe("export.run: one record per run, whichever door ends it", () => {
       event: RUN_EVENT,
       runId: run.runId,
       profile: "nightly-all",
+      dataset: "referrals",
       trigger: "http",
       status: "succeeded",
       reason: "",
@@ -212,17 +214,35 @@ describe("export.run: one record per run, whichever door ends it", () => {
       { profile: onDemand!.name, source: "profile", query: onDemand!.query, formats: ["csv"] },
       { trigger: "cli" },
     );
-    for (const outcome of [first, second, third]) expect(outcome.kind).toBe("succeeded");
+    const fourth = await s.runtime.runs.runNow(
+      {
+        profile: "adhoc-subscriptions",
+        source: "adhoc",
+        query: validateQuery({}, "subscriptions"),
+        formats: ["json"],
+      },
+      { trigger: "cli" },
+    );
+    for (const outcome of [first, second, third, fourth]) expect(outcome.kind).toBe("succeeded");
 
     const events = named(RUN_EVENT);
-    expect(events).toHaveLength(3);
+    expect(events).toHaveLength(4);
     for (const event of events) expectContractShape(event, RUN_EVENT_FIELDS, RUN_EVENT);
-    expect(events.map((e) => [e.attributes.profile, e.attributes.trigger, e.attributes.scheduled])).toEqual([
-      ["nightly-all", "cli", true],
-      ["one-off", "cli", false],
-      ["on-demand", "cli", false],
+    expect(
+      events.map((e) => [
+        e.attributes.profile,
+        e.attributes.dataset,
+        e.attributes.trigger,
+        e.attributes.scheduled,
+      ]),
+    ).toEqual([
+      ["nightly-all", "referrals", "cli", true],
+      ["one-off", "referrals", "cli", false],
+      ["on-demand", "referrals", "cli", false],
+      ["adhoc-subscriptions", "subscriptions", "cli", false],
     ]);
-    expect(events.every((e) => e.attributes.status === "succeeded" && e.attributes.rows === 300)).toBe(true);
+    expect(events.every((e) => e.attributes.status === "succeeded")).toBe(true);
+    expect(events.slice(0, 3).every((e) => e.attributes.rows === 300)).toBe(true);
     expectNoSecretsOrCustomers(s.fixture);
   });
 });
@@ -234,6 +254,7 @@ describe("what an event may carry", () => {
     const event = {
       runId: "20260101T000000Z-abcdef",
       profile: "nightly",
+      dataset: "referrals",
       trigger: "http",
       status: "failed",
       reason: `upstream Authorization: Bearer ${token}`,
