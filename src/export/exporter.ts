@@ -169,6 +169,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
     if (feedShape)
       changeFeed = await ChangeFeed.open({
         shape: feedShape,
+        checkKeys: !referrals,
         container: env.container,
         profile: job.profile,
         runId: job.runId,

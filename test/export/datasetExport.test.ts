@@ -165,6 +165,7 @@ describe.each(OTHERS.filter((d) => d.key !== null).map((d) => [d.id, d] as const
         ]),
       );
     type FeedRow = Record<string, unknown>;
+    const keyOf = (i: number): FeedRow => Object.fromEntries(keyNames.map((k) => [k, `${k}-${i}`]));
     const feedRows = async (manifest: Manifest): Promise<{ json: FeedRow[]; csv: FeedRow[] }> => {
       const blobs = await fx.blobs();
       const file = (format: string): Buffer =>
@@ -238,7 +239,6 @@ describe.each(OTHERS.filter((d) => d.key !== null).map((d) => [d.id, d] as const
       ]);
       expect(Object.keys(csv[0]!)).toEqual(Object.keys(json[0]!));
       const byChange = Object.fromEntries(json.map((r) => [r.change as string, r]));
-      const keyOf = (i: number): FeedRow => Object.fromEntries(keyNames.map((k) => [k, `${k}-${i}`]));
       expect(byChange.added).toMatchObject({ ...keyOf(8), changedFields: [] });
       expect(byChange.removed).toMatchObject({ ...keyOf(0), changedFields: [] });
       expect(byChange.changed).toMatchObject({ ...keyOf(1), changedFields: [moved.name] });
@@ -269,6 +269,32 @@ describe.each(OTHERS.filter((d) => d.key !== null).map((d) => [d.id, d] as const
       ).manifest;
       expect(third.changes).toMatchObject({ previousRunId: second.runId, added: 0, changed: 0, removed: 0 });
       expect((await feedRows(third)).json).toEqual([]);
+    });
+
+    it("compares nothing when two rows share a key, says so, and still publishes every row", async () => {
+      const profile = profileOf(dataset, "twins");
+      const rows = Array.from({ length: 6 }, (_, i) => row(i));
+      await fx.run({ profile, query: queryOf(dataset), client: stubClient([rows]), formats: ["json"] });
+      // Rows 1 and 4 now share row 1's key; row 2 changed: still nothing compared.
+      const twins = [
+        rows[0]!,
+        rows[1]!,
+        { ...rows[2]!, [moved.name]: sampleValue(moved, 3) },
+        rows[3]!,
+        { ...row(4), ...keyOf(1) },
+      ];
+      const { manifest } = await fx.run({
+        profile,
+        query: queryOf(dataset),
+        client: stubClient([twins]),
+        formats: ["json"],
+      });
+      expect(manifest.rowCount).toBe(5);
+      expect(manifest.changes).toMatchObject({ previousRunId: null, added: 0, changed: 0, removed: 0 });
+      expect(manifest.changes!.note).toBe(
+        `1 row(s) share their key (${keyNames.join(", ")}) with an earlier row of this run, so rows cannot be told apart: nothing was compared, and the baseline holds the first row of each key`,
+      );
+      expect((await feedRows(manifest)).json).toEqual([]);
     });
   },
 );

@@ -10,6 +10,7 @@ import {
   readBaseline,
   type BaselineLine,
 } from "./baseline.js";
+import { IdTracker } from "../idTracker.js";
 import { keyOf, REFERRALS_FEED, type FeedShape } from "./compared.js";
 import { SnapshotDiff, type ChangeCounts } from "./diff.js";
 import { FeedWriter, type FeedWriterOptions } from "./feedWriter.js";
@@ -38,6 +39,12 @@ export interface ChangeFeedOptions extends FeedWriterOptions {
   readonly logger?: Logger;
   /** Rows that may wait for their match when the two baselines are walked side by side (merge.ts). */
   readonly maxWaiting?: number;
+  /**
+   * Check that no two rows of the run share a key. Referrals need not: the exporter drops repeated
+   * ids before they get here. Other datasets keep every row as sent, and some of their keys are
+   * inferred where the documentation is silent.
+   */
+  readonly checkKeys?: boolean;
 }
 
 /**
@@ -73,6 +80,9 @@ export class ChangeFeed {
    */
   private readonly ready: Promise<SnapshotDiff | undefined>;
   private readonly shape: FeedShape;
+  /** Keys seen in this run, when they are checked; rows whose key was seen before are counted. */
+  private readonly keys: IdTracker | undefined;
+  private repeatedKeys = 0;
 
   private constructor(
     private readonly options: ChangeFeedOptions,
@@ -82,6 +92,7 @@ export class ChangeFeed {
   ) {
     this.signal = AbortSignal.any([options.signal, this.abort.signal]);
     this.shape = options.shape ?? REFERRALS_FEED;
+    this.keys = options.checkKeys === true ? new IdTracker() : undefined;
     this.feed = new FeedWriter(options, this.signal);
     this.baselineOut = options.writeBaseline
       ? new BaselineWriter(
@@ -138,6 +149,10 @@ export class ChangeFeed {
     for (const row of rows) {
       const key = keyOf(row, shape);
       if (key === null) continue;
+      if (this.keys && !this.keys.add(key)) {
+        this.repeatedKeys++;
+        continue;
+      }
       const fingerprintA = fingerprintOfRow(row, shape);
       const fingerprintB = lastFingerprintB();
       out?.add(key, fingerprintA, fingerprintB, row);
@@ -158,13 +173,19 @@ export class ChangeFeed {
     // This run's baseline is committed first: the comparison reads it back.
     const baseline = (await this.baselineOut?.end()) ?? null;
     let counts: ChangeCounts = { added: 0, changed: 0, removed: 0 };
-    if (streamed) counts = await this.readBack(streamed);
+    const unique = this.repeatedKeys === 0;
+    if (!unique) await this.startOver();
+    else if (streamed) counts = await this.readBack(streamed);
     else if (baseline && this.baseline) counts = await this.compareAtEnd(baseline.path, this.baseline);
     const { added, changed, removed } = counts;
     const files = await this.feed.end(added + changed + removed);
+    const note = unique
+      ? this.note
+      : `${this.repeatedKeys} row(s) share their key (${this.shape.keyFields.join(", ")}) with an earlier row of this run, so rows cannot be told apart: nothing was compared, and the baseline holds the first row of each key`;
+    if (!unique) (this.options.logger ?? silentLogger).warn("Change feed not compared", { note });
     return {
-      previousRunId: this.previousRunId,
-      note: this.note,
+      previousRunId: unique ? this.previousRunId : null,
+      note,
       keyFields: [...this.shape.keyFields],
       comparedFields: [...this.shape.comparedFields],
       added,
@@ -204,8 +225,7 @@ export class ChangeFeed {
       (this.options.logger ?? silentLogger).info(
         "Change feed compares through an index: this run lists its rows in another order than the previous one",
       );
-      await this.feed.abort(new Error("the change feed started over"));
-      this.feed = new FeedWriter(this.options, this.signal);
+      await this.startOver();
     }
     const diff = await this.load(previous);
     const visit = (line: BaselineLine): void => {
@@ -213,6 +233,12 @@ export class ChangeFeed {
     };
     await readBaseline(container, path, this.shape, this.signal, visit, this.drained);
     return this.readBack(diff);
+  }
+
+  /** Drops what the feed holds so far (its files are never committed) and opens it empty. */
+  private async startOver(): Promise<void> {
+    await this.feed.abort(new Error("the change feed started over"));
+    this.feed = new FeedWriter(this.options, this.signal);
   }
 
   /** The previous snapshot read back against a diff of this run: removed and changed rows. */
