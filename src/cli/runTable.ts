@@ -4,6 +4,8 @@ import { printable } from "./io.js";
 export interface RunTableRow {
   readonly runId: string;
   readonly profile: string;
+  /** Absent in records of earlier versions (and answers of earlier servers): referrals. */
+  readonly dataset?: string | null | undefined;
   readonly trigger?: string | null | undefined;
   readonly status: string;
   readonly rowCount?: number | null | undefined;
@@ -17,6 +19,7 @@ export function runTableLines(runs: readonly RunTableRow[]): string[] {
     [
       "run id".padEnd(24),
       "profile".padEnd(20),
+      "dataset".padEnd(18),
       "trigger".padEnd(7),
       "status".padEnd(9),
       "rows".padStart(10),
@@ -28,6 +31,7 @@ export function runTableLines(runs: readonly RunTableRow[]): string[] {
       [
         r.runId.padEnd(24),
         r.profile.padEnd(20),
+        (r.dataset ?? "referrals").padEnd(18),
         (r.trigger ?? "-").padEnd(7),
         r.status.padEnd(9),
         (typeof r.rowCount === "number" ? String(r.rowCount) : "-").padStart(10),

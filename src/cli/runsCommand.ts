@@ -57,6 +57,7 @@ export async function runsCommand(args: readonly string[], ctx: CommandContext):
         runs.map((r) => ({
           runId: r.runId,
           profile: r.profile,
+          dataset: r.dataset ?? "referrals",
           trigger: r.trigger,
           status: r.status,
           rowCount: r.rowCount ?? null,

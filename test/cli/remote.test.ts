@@ -496,9 +496,11 @@ describe("remote runs and status", () => {
       apiCredential: testCredential(),
     });
     expect(first.code).toBe(0);
-    expect(first.outLines[0]).toMatch(/^run id\s+profile\s+trigger\s+status\s+rows\s+completed$/);
+    expect(first.outLines[0]).toMatch(/^run id\s+profile\s+dataset\s+trigger\s+status\s+rows\s+completed$/);
     expect(first.out).toMatch(
-      new RegExp(`${RUN_ID}\\s+won-deals\\s+http\\s+succeeded\\s+412\\s+2026-11-24T02:00:09.870Z`),
+      new RegExp(
+        `${RUN_ID}\\s+won-deals\\s+referrals\\s+http\\s+succeeded\\s+412\\s+2026-11-24T02:00:09.870Z`,
+      ),
     );
     expect(first.out).toContain("    upstream: Partner Center kept failing");
     expect(first.outLines.at(-1)).toBe(

@@ -284,6 +284,15 @@ describe("the dataset travels with the run", () => {
       trigger: "cli",
       status: "succeeded",
     });
+    // `runs list` names each run's dataset, in its table and in JSON.
+    const table = await cli(["runs", "list", "--profile", "adhoc-azure-usage"]);
+    expect(table.code).toBe(0);
+    const line = table.out.split("\n").find((l) => l.startsWith(manifest.runId));
+    expect(line).toMatch(/^\S+\s+adhoc-azure-usage\s+azureUsage\s+cli\s+succeeded\s/);
+    const listed = await cli(["runs", "list", "--json"]);
+    const runs = JSON.parse(listed.out) as { runId: string; dataset: string }[];
+    expect(runs.find((r) => r.runId === manifest.runId)?.dataset).toBe("azureUsage");
+    expect(new Set(runs.map((r) => r.dataset)).has("referrals")).toBe(true);
     fixture.server.clearRequests();
   });
 });

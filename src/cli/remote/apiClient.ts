@@ -37,6 +37,7 @@ const readLinkSchema = z.looseObject({ url: z.string(), expiresOn: z.string().op
 const runViewSchema = z.looseObject({
   runId: z.string(),
   profile: z.string(),
+  dataset: z.string().optional(),
   trigger: z.string().optional(),
   status: z.string(),
   queuedAt: z.string().nullish(),
