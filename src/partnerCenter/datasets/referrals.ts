@@ -1,3 +1,4 @@
+import { DATE_FIELDS } from "../fields.js";
 import { ANALYTICS_RESOURCES_PAGE, REFERRALS_PAGE } from "./pages.js";
 import { ORDERING_OPERATORS, TEXT_OPERATORS, type DatasetDefinition, type DatasetField } from "./types.js";
 
@@ -45,19 +46,7 @@ export const REFERRALS: DatasetDefinition = {
   key: ["id"],
   // What the change feed has always compared: where a referral stands in its life cycle. Names and
   // markets are descriptive and do not make a referral "changed".
-  comparedFields: [
-    "status",
-    "acceptedDate",
-    "acknowledgedDate",
-    "archivedDate",
-    "declinedDate",
-    "expiredDate",
-    "lostDate",
-    "missedDate",
-    "createdDate",
-    "skippedDate",
-    "wonDate",
-  ],
+  comparedFields: ["status", ...DATE_FIELDS],
   // Referrals analytics are not available to Partner Center operated by 21Vianet (resources page).
   clouds: ["global", "usgov"],
   aggregationLevels: ["day", "week", "month"],
