@@ -198,6 +198,30 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2026-04
           }
         }
         {
+          // A consent request (its PKCE verifier and nonce) is taken by the callback, or is
+          // useless after ten minutes; one whose browser never came back is removed the next day.
+          name: 'consent-requests-delete'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${lockContainerName}/consent-requests/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: 1
+                }
+              }
+            }
+          }
+        }
+        {
           name: 'previous-versions-cleanup'
           enabled: true
           type: 'Lifecycle'

@@ -9,7 +9,8 @@ import { PARTNER_CENTER_SCOPE, type AuthOptions } from "./options.js";
 
 /** How long a consent link stays usable: long enough to sign in, short enough to be useless later. */
 export const CONSENT_REQUEST_SECONDS = 600;
-const PREFIX = "consent-requests/";
+/** Where pending consent requests are kept in the locks container (infra ages them out by this prefix). */
+export const CONSENT_REQUEST_PREFIX = "consent-requests/";
 
 export interface ConsentRequest {
   /** The Entra ID sign-in page to open in a browser. */
@@ -120,7 +121,7 @@ export async function completeAppConsent(
 
 function pendingBlob(state: string): string {
   // Named by a hash: listing the container does not reveal a usable state.
-  return `${PREFIX}${createHash("sha256").update(state).digest("hex")}.json`;
+  return `${CONSENT_REQUEST_PREFIX}${createHash("sha256").update(state).digest("hex")}.json`;
 }
 
 /** Reads and deletes the pending request in one conditional step, so a reply is honoured once. */

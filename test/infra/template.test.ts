@@ -3,6 +3,7 @@
  * scripts/infra-build.sh), evaluated with concrete parameter values by test/support/armTemplate.ts,
  * so the assertions are about the values Azure would receive.
  */
+import { CONSENT_REQUEST_PREFIX } from "../../src/auth/appConsent.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -413,13 +414,26 @@ describe("storage account", () => {
     });
     expect(at(ruleOn(custom, "export-runs"), "definition", "actions", "baseBlob", "tierToCool")).toBeNull();
 
-    // Every rule that tiers or deletes current blobs is limited to the exports container or the
-    // run records; the account-wide rule only removes previous versions (locks, the deployment
-    // package and the Functions host's own blobs are never aged out).
+    // Consent requests the browser never brought back (a PKCE verifier and a nonce each) go the
+    // next day; the app keeps them under exactly this prefix of the locks container.
+    const consentRequests = `export-locks/${CONSENT_REQUEST_PREFIX}`;
+    expect(ruleOn(custom, consentRequests.slice(0, -1))).toMatchObject({
+      enabled: true,
+      definition: {
+        filters: { blobTypes: ["blockBlob"], prefixMatch: [consentRequests] },
+        actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: 1 } } },
+      },
+    });
+
+    // Every rule that tiers or deletes current blobs is limited to the exports container, the
+    // run records or the consent requests; the account-wide rule only removes previous versions
+    // (locks, the deployment package and the Functions host's own blobs are never aged out).
     for (const rule of custom) {
       const baseBlob = at(rule, "definition", "actions", "baseBlob");
       if (baseBlob !== null) {
-        expect(["pc/", "export-runs/"]).toContain(str(at(rule, "definition", "filters", "prefixMatch", 0)));
+        expect(["pc/", "export-runs/", consentRequests]).toContain(
+          str(at(rule, "definition", "filters", "prefixMatch", 0)),
+        );
         expect(at(rule, "definition", "filters", "prefixMatch")).toHaveLength(1);
       } else {
         expect(at(rule, "definition", "actions")).toEqual({
@@ -427,7 +441,7 @@ describe("storage account", () => {
         });
       }
     }
-    expect(custom).toHaveLength(3);
+    expect(custom).toHaveLength(4);
   });
 });
 
