@@ -10,8 +10,9 @@ import { startLocalCloud } from "../simulator/localCloud.js";
 
 /**
  * `npm run demo`: Azurite + the simulator, a one-time consent through the device-code flow,
- * then one raw and one grouped export (CSV, JSON and Parquet), a day's worth of changes to the
- * simulated referrals, and the raw export again, whose change feed shows them. Each export runs
+ * then raw and grouped exports of referrals and of the other analytics datasets (CSV, JSON and
+ * Parquet), a day's worth of changes to the simulated referrals and license usage, and their raw
+ * exports again, whose change feeds show them. Each export runs
  * in its own `referrals-export` process exactly as an admin would run it (MSAL, Key Vault and
  * Storage code paths included). The blobs are copied to ./demo-output/ with the same paths as in
  * the container.
@@ -40,6 +41,7 @@ const PROFILES = [
   { name: "license-usage", dataset: "licensesUsage", formats: ["csv", "json", "parquet"] },
 ];
 const RAW_PROFILE = "all-referrals";
+const LICENSE_PROFILE = "license-usage";
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
   return new Promise((done, fail) => {
@@ -88,8 +90,46 @@ function changeReferrals(cloud: LocalCloud): string {
   return `added ${added}, ${accepted} Accepted -> Won, removed ${gone}`;
 }
 
+/**
+ * Changes the simulated license usage the way a day might: a customer's active seats of one
+ * workload grow, a customer starts using a product, another stops. Says what changed.
+ */
+function changeLicenseUsage(cloud: LocalCloud): string {
+  const table = cloud.mutable("licensesUsage");
+  const key = (row: Readonly<Record<string, unknown>>): string[] =>
+    ["customerTenantId", "productId", "workloadCode", "channel"].map((f) => String(row[f]));
+  // A row that names its measure as documented (some carry the example's `licenseActive` spelling).
+  let grown: Readonly<Record<string, unknown>> | undefined;
+  for (let i = 0; i < table.size && grown === undefined; i++)
+    if (typeof table.get(i).licensesActive === "number") grown = table.get(i);
+  if (grown === undefined) throw new Error("the simulated license usage has no licensesActive row");
+  const active = (grown.licensesActive as number) + 25;
+  table.update(key(grown), {
+    licensesActive: active,
+    licensesQualified: Math.max(active, Number(grown.licensesQualified)),
+  });
+  const gone = table.get(1);
+  table.remove(key(gone));
+  const template = table.get(2);
+  table.add({
+    ...template,
+    customerTenantId: "00000000-0000-4000-8000-0000000d3e01",
+    customerName: "Contoso Demo Ltd",
+  });
+  return `${String(grown.customerName)}: ${String(grown.workloadName)} active seats -> ${active}; Contoso Demo Ltd starts on ${String(template.productName)}; ${String(gone.customerName)} stops ${String(gone.workloadName)}`;
+}
+
 function step(title: string): void {
   process.stdout.write(`\n== ${title}\n`);
+}
+
+/** A raw run's change feed in one line; a raw run of a keyed dataset always has one. */
+function printFeed(manifest: Manifest): void {
+  const changes = manifest.changes;
+  if (!changes) throw new Error(`the export of ${manifest.profile} has no change feed`);
+  console.log(
+    `change feed against run ${changes.previousRunId ?? "(none)"}, by ${changes.keyFields.join(", ")}: ${changes.added} added, ${changes.changed} changed, ${changes.removed} removed`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -132,11 +172,11 @@ async function main(): Promise<number> {
     step("A day in Partner Center: one new referral, one Accepted referral won, one referral gone");
     console.log(changeReferrals(cloud));
     const second = await exportProfile(RAW_PROFILE);
-    const changes = second.changes;
-    if (!changes) throw new Error("the raw profile's export has no change feed");
-    console.log(
-      `change feed against run ${changes.previousRunId ?? "(none)"}: ${changes.added} added, ${changes.changed} changed, ${changes.removed} removed`,
-    );
+    printFeed(second);
+
+    step("The same day in license usage: seats grow, a customer starts, another stops");
+    console.log(changeLicenseUsage(cloud));
+    printFeed(await exportProfile(LICENSE_PROFILE));
 
     step("referrals-export auth status");
     const status = await run(["auth", "status"], env);
@@ -184,6 +224,9 @@ async function main(): Promise<number> {
     );
     console.log(
       `  duckdb -c "select change, id, changedFields, previousStatus, status from 'demo-output/all-referrals/latest/changes.csv'"`,
+    );
+    console.log(
+      `  duckdb -c "select change, coalesce(customerName, previousCustomerName) as customer, workloadName, previousWorkloadName, changedFields, previousLicensesActive, licensesActive from 'demo-output/license-usage/latest/changes.json'"`,
     );
     console.log(
       `  duckdb -c "select subscriptionType, count(*), sum(licenseCount) from 'demo-output/all-subscriptions/latest/subscriptions.parquet' group by 1"`,
