@@ -5,6 +5,8 @@ import { runExport, type ExportResult } from "../../src/export/exporter.js";
 import type { ColumnType } from "../../src/export/schema.js";
 import { newRunId } from "../../src/export/runId.js";
 import { DATASETS, requireDataset, type DatasetDefinition } from "../../src/partnerCenter/datasets/index.js";
+import { createSimulatedDatasets, type OtherDatasetId } from "../../src/simulator/datasets/index.js";
+import { createMutableTable, type MutableRowTable } from "../../src/simulator/rowTable.js";
 import { validateQuery, type QueryInput } from "../../src/partnerCenter/query.js";
 import { readAll, startExportFixture, type ExportFixture } from "../support/exportFixture.js";
 
@@ -116,6 +118,86 @@ describe.each(OTHERS.filter((d) => d.key !== null).map((d) => [d.id, d] as const
     });
   },
 );
+
+describe("the change feed when the simulated service's own rows change", () => {
+  const KEYED = OTHERS.filter((d) => d.key !== null);
+  const tables = new Map<string, MutableRowTable>();
+  let changing: ExportFixture;
+  beforeAll(async () => {
+    const generated = createSimulatedDatasets({ seed: 11, rows: { subscriptions: 300, licensesUsage: 300 } });
+    const datasets = Object.fromEntries(
+      KEYED.map((d) => {
+        const rows = createMutableTable(generated[d.id as OtherDatasetId].rows, d.key!);
+        tables.set(d.id, rows);
+        return [d.id, { ...generated[d.id as OtherDatasetId], rows }];
+      }),
+    );
+    changing = await startExportFixture({ rows: 10, datasets });
+  });
+  afterAll(async () => {
+    await changing.close();
+  });
+
+  it.each(KEYED.map((d) => [d.id, d] as const))(
+    "%s: a row's measure changed, one row gone, one new: exactly those, under the key the service uses",
+    async (_, dataset) => {
+      const table = tables.get(dataset.id)!;
+      const key = dataset.key!;
+      const keyOf = (row: Record<string, unknown>): string[] => key.map((k) => String(row[k]));
+      const runHere = (): Promise<ExportResult> =>
+        runExport(
+          {
+            runId: newRunId(),
+            profile: `sim-changes-${dataset.id.toLowerCase()}`,
+            source: "profile",
+            trigger: "cli",
+            query: validateQuery({}, dataset.id),
+            formats: ["json"],
+            correlationId: randomUUID(),
+          },
+          changing.services.exportEnvironment(),
+        );
+      const first = (await runHere()).manifest;
+      const blobs = await readAll(changing.services);
+      const rows = JSON.parse(
+        blobs
+          .get(`sim-changes-${dataset.id.toLowerCase()}/latest/${dataset.fileStem}.json`)!
+          .toString("utf8"),
+      ) as Record<string, unknown>[];
+      // The first measure the exported row has a value for (as exported: documented names).
+      const measureField = dataset.fields.find((f) => f.measure === true && f.groupedOnly !== true)!;
+      const measure = measureField.name;
+      const target = rows.find((r) => typeof r[measure] === "number")!;
+      const gone = rows.find((r) => r !== target)!;
+      // The service's own row, whichever spelling it uses for the measure.
+      const served = table.get(table.indexOfKey(keyOf(target)));
+      const spelling = [measure, ...(measureField.aliases ?? [])].find((k) => k in served)!;
+      table.update(keyOf(target), { [spelling]: (target[measure] as number) + 7 });
+      table.remove(keyOf(gone));
+      const added = { ...table.get(0), [key[0]!]: "zz-new-row" };
+      table.add(added);
+
+      const second = (await runHere()).manifest;
+      expect(second.changes).toMatchObject({ previousRunId: first.runId, added: 1, changed: 1, removed: 1 });
+      const feedFile = second.changes!.files.find((f) => f.format === "json")!.path;
+      const feed = JSON.parse((await readAll(changing.services)).get(feedFile)!.toString("utf8")) as Record<
+        string,
+        unknown
+      >[];
+      expect(feed).toHaveLength(3);
+      const byChange = Object.fromEntries(feed.map((r) => [r.change as string, r]));
+      const keyColumns = (row: Record<string, unknown>): Record<string, unknown> =>
+        Object.fromEntries(key.map((k) => [k, row[k]]));
+      expect(byChange.changed).toMatchObject({
+        ...keyColumns(target),
+        changedFields: [measure],
+        [measure]: (target[measure] as number) + 7,
+      });
+      expect(byChange.removed).toMatchObject(keyColumns(gone));
+      expect(byChange.added).toMatchObject({ [key[0]!]: "zz-new-row" });
+    },
+  );
+});
 
 describe("a grouped export from the simulated service", () => {
   it("Azure usage by meter category and month: the groups and their quantities, as the service computes them", async () => {
