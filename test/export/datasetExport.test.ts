@@ -273,6 +273,46 @@ describe.each(OTHERS.filter((d) => d.key !== null).map((d) => [d.id, d] as const
       expect((await feedRows(third)).json).toEqual([]);
     });
 
+    it.each(["csv", "json"] as const)(
+      "compares with a snapshot of the version before feeds for this dataset, from its %s file, value for value",
+      async (format) => {
+        const profile = profileOf(dataset, `legacy-${format}`);
+        const rows = Array.from({ length: 12 }, (_, i) => row(i));
+        const first = (
+          await fx.run({ profile, query: queryOf(dataset), client: stubClient([rows]), formats: [format] })
+        ).manifest;
+        // What that version published: no change feed, and a manifest that said why.
+        const latestPath = `${profile}/latest/_manifest.json`;
+        const container = fx.app.exportContainer;
+        const legacy = JSON.parse(
+          (await container.getBlobClient(latestPath).downloadToBuffer()).toString("utf8"),
+        ) as Record<string, unknown>;
+        legacy.changes = null;
+        legacy.changeFeed = {
+          available: false,
+          reason: "the change feed is written for referrals only in this version",
+        };
+        const text = JSON.stringify(legacy);
+        await container.getBlockBlobClient(latestPath).upload(text, Buffer.byteLength(text));
+
+        // The same rows reprocessed, one measure moved: exactly that row is reported. The other
+        // rows compare equal, whatever the file's notation of decimals, booleans and timestamps.
+        const next = rows.map((r, i) => ({ ...r, ...reprocessed(i + 2) }));
+        next[1] = { ...next[1], [moved.name]: sampleValue(moved, 2) };
+        const second = (
+          await fx.run({ profile, query: queryOf(dataset), client: stubClient([next]), formats: ["json"] })
+        ).manifest;
+        expect(second.changes).toMatchObject({
+          previousRunId: first.runId,
+          note: null,
+          added: 0,
+          changed: 1,
+          removed: 0,
+        });
+        expect((await feedRows(second)).json).toMatchObject([{ ...keyOf(1), changedFields: [moved.name] }]);
+      },
+    );
+
     it("compares nothing when two rows share a key, says so, and still publishes every row", async () => {
       const profile = profileOf(dataset, "twins");
       const rows = Array.from({ length: 6 }, (_, i) => row(i));
