@@ -123,6 +123,9 @@ export function instantText(value: string): string {
     value.charCodeAt(16) === 58 /* : */
   )
     return value;
+  // The typed datasets' notation (milliseconds): whole seconds are the same instant without them.
+  if (value.length === 24 && value.endsWith(".000Z") && value.charCodeAt(10) === 84 /* T */)
+    return `${value.slice(0, 19)}Z`;
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? value : new Date(ms).toISOString().replace(".000Z", "Z");
 }
