@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BlobServiceClient } from "@azure/storage-blob";
 import type { Manifest } from "../export/manifest.js";
+import { requireDataset } from "../partnerCenter/datasets/index.js";
 import type { LocalCloud } from "../simulator/localCloud.js";
 import { startAzurite } from "../simulator/azurite.js";
 import { startLocalCloud } from "../simulator/localCloud.js";
@@ -96,8 +97,8 @@ function changeReferrals(cloud: LocalCloud): string {
  */
 function changeLicenseUsage(cloud: LocalCloud): string {
   const table = cloud.mutable("licensesUsage");
-  const key = (row: Readonly<Record<string, unknown>>): string[] =>
-    ["customerTenantId", "productId", "workloadCode", "channel"].map((f) => String(row[f]));
+  const keyFields = requireDataset("licensesUsage").key ?? [];
+  const key = (row: Readonly<Record<string, unknown>>): string[] => keyFields.map((f) => String(row[f]));
   // A row that names its measure as documented (some carry the example's `licenseActive` spelling).
   let grown: Readonly<Record<string, unknown>> | undefined;
   for (let i = 0; i < table.size && grown === undefined; i++)

@@ -55,8 +55,10 @@ function typed(value: string | null | undefined, type: FieldType | undefined): u
   return value;
 }
 
+/** `previousNames`: the compared fields' `previous…` columns, named once per feed rather than per row. */
 function feedRow(
   shape: FeedShape,
+  previousNames: readonly string[],
   change: ChangeKind,
   key: string,
   current: Compared | null,
@@ -72,7 +74,7 @@ function feedRow(
   shape.comparedFields.forEach((field, i) => {
     const type = shape.comparedTypes[i];
     row[field] = typed(current?.[i], type);
-    row[previousName(field)] = typed(previous?.[i], type);
+    row[previousNames[i] as string] = typed(previous?.[i], type);
   });
   return row;
 }
@@ -133,6 +135,7 @@ export interface FeedSink {
 export class FeedWriter implements FeedSink {
   private readonly files: FeedFile[];
   private readonly shape: FeedShape;
+  private readonly previousNames: readonly string[];
   /** Rejects with the first failed upload; pending otherwise. */
   private readonly failure: Promise<never>;
   /** Rows written since the last wait for the uploads. */
@@ -140,6 +143,7 @@ export class FeedWriter implements FeedSink {
 
   constructor(options: FeedWriterOptions, signal: AbortSignal) {
     this.shape = options.shape ?? REFERRALS_FEED;
+    this.previousNames = this.shape.comparedFields.map(previousName);
     this.files = CHANGE_FEED_FORMATS.map((format) => openFeedFile(format, options, signal));
     this.failure = new Promise<never>((_, reject) => {
       for (const file of this.files) file.writer.result.catch(reject);
@@ -154,7 +158,7 @@ export class FeedWriter implements FeedSink {
     previous: Compared | null,
     changedFields: readonly string[],
   ): void {
-    const row = feedRow(this.shape, change, key, current, previous, changedFields);
+    const row = feedRow(this.shape, this.previousNames, change, key, current, previous, changedFields);
     for (const file of this.files) file.write(row);
     this.unsent = true;
   }
