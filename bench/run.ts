@@ -9,6 +9,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadSettings } from "../src/config/settings.js";
+import type { ExportFormat } from "../src/export/layout.js";
 import { startAzurite } from "../src/simulator/azurite.js";
 import { checkPaging, type PagingCheck } from "./checks.js";
 import { checkEquivalence } from "./equivalence.js";
@@ -82,7 +83,12 @@ async function measureOnce(
   mode: WorkerMode,
   sim: SimulatorProcess,
   concurrency: number,
-  extra: { files?: WorkerResult["files"]; execArgv?: string[]; afterAnExport?: boolean } = {},
+  extra: {
+    files?: WorkerResult["files"];
+    execArgv?: string[];
+    afterAnExport?: boolean;
+    formats?: readonly ExportFormat[];
+  } = {},
 ): Promise<WorkerResult> {
   const needsStorage = mode !== "fetch-floor" && mode !== "paging";
   const azurite = needsStorage ? await startAzurite() : undefined;
@@ -96,6 +102,7 @@ async function measureOnce(
       pageSize: PAGE_SIZE,
       concurrency,
       ...(extra.files ? { files: extra.files } : {}),
+      ...(extra.formats ? { formats: extra.formats } : {}),
     };
     // A nightly run: the same profile has a snapshot already (written by a worker of its own, so
     // that its memory is not the measured one's), and the export builds a change feed against it.
@@ -194,10 +201,14 @@ async function main(): Promise<Report> {
       } else {
         add(size, "export", defaultC, 0, exports);
       }
-      if (size === big)
+      if (size === big) {
         add(size, "export-second", defaultC, 0, [
           await measureOnce("export", sim, defaultC, { afterAnExport: true }),
         ]);
+        add(size, "export-parquet", defaultC, 0, [
+          await measureOnce("export", sim, defaultC, { formats: ["parquet"] }),
+        ]);
+      }
       if (!args["no-naive"]) add(size, "naive", defaultC, 0, [await measureOnce("naive", sim, defaultC)]);
     });
   }

@@ -1,4 +1,5 @@
 import type { TokenCredential } from "@azure/core-auth";
+import type { ExportFormat } from "../src/export/layout.js";
 import type { EnvelopeStyle, NextLinkMode } from "../src/simulator/partnerCenterRoute.js";
 import type { TokenVerifier } from "../src/simulator/types.js";
 
@@ -59,6 +60,8 @@ export interface WorkerTask {
   readonly pageSize: number;
   /** Pages in flight (EXPORT_PREFETCH_PAGES for the export, the same window for the floors). */
   readonly concurrency: number;
+  /** export only: the formats written (CSV + JSON unless set). */
+  readonly formats?: readonly ExportFormat[];
   /** write-floor only: bytes of each file to upload. */
   readonly files?: readonly { readonly format: string; readonly bytes: number }[];
 }

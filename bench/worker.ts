@@ -56,6 +56,7 @@ const DEADLINE_MS = 15 * 60_000;
 const MAX_PAGES = 100_000;
 
 async function exportTask(task: WorkerTask): Promise<Measured> {
+  const formats = task.formats ?? ["csv", "json"];
   const settings = loadSettings({
     LOCAL_MODE: "true",
     LOCAL_CA_CERT_FILE: task.caFile,
@@ -65,7 +66,7 @@ async function exportTask(task: WorkerTask): Promise<Measured> {
     EXPORT_PAGE_SIZE: String(task.pageSize),
     EXPORT_PREFETCH_PAGES: String(task.concurrency),
     EXPORT_DEADLINE_SECONDS: String(DEADLINE_MS / 1000),
-    EXPORT_PROFILES: JSON.stringify([{ name: "bench", formats: ["csv", "json"] }]),
+    EXPORT_PROFILES: JSON.stringify([{ name: "bench", formats }]),
   });
   if (settings.localCaCertFile) trustLocalCa(settings.localCaCertFile);
   const services = createApp(settings, {
@@ -81,7 +82,7 @@ async function exportTask(task: WorkerTask): Promise<Measured> {
         source: "profile",
         trigger: "cli",
         query: validateQuery({}),
-        formats: ["csv", "json"],
+        formats: [...formats],
         correlationId: randomUUID(),
       },
       services.exportEnvironment(),

@@ -250,6 +250,8 @@ describe("a process killed while it publishes into latest/", () => {
       // A wide run before each kill, so every kill has the Parquet file to delete.
       expect(await startChild(WIDE, -1).exited).toBe(0);
       const before = await latestRunIds();
+      // Run ids have one-second resolution: the killed run is the one not recorded before it started.
+      const known = new Set((await app.runs.list({ profile: NAME, limit: 50 })).map((r) => r.runId));
       const child = startChild(NARROW, stopAt);
       await child.step(stopAt);
       child.kill();
@@ -262,8 +264,8 @@ describe("a process killed while it publishes into latest/", () => {
       const latest = expectLatestWhole(snapshot);
       expect(latest?.runId, `after step ${stopAt}: latest/ holds the run before`).toBe(before);
       expect(await app.exportContainer.getBlobClient(publishIntentName(NAME)).exists()).toBe(false);
-      const killed = (await app.runs.list({ profile: NAME, limit: 5 })).find(
-        (r) => r.trigger === "cli" && r.runId !== before && r.runId > (before ?? ""),
+      const killed = (await app.runs.list({ profile: NAME, limit: 50 })).find(
+        (r) => r.trigger === "cli" && !known.has(r.runId),
       );
       expect(killed, `after step ${stopAt}: the killed run's record`).toMatchObject({
         status: "failed",
