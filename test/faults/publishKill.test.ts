@@ -7,8 +7,11 @@ import { createApp, type App } from "../../src/app/app.js";
 import { latestFolder, MANIFEST_NAME } from "../../src/export/layout.js";
 import type { Manifest } from "../../src/export/manifest.js";
 import { publishIntentName } from "../../src/export/publish.js";
+import { requireDataset } from "../../src/partnerCenter/datasets/index.js";
 import { resolveExportRequest } from "../../src/runs/exportRequest.js";
 import { lockBlobName } from "../../src/runs/profileLock.js";
+import { createSimulatedDatasets } from "../../src/simulator/datasets/index.js";
+import { createMutableTable, type MutableRowTable } from "../../src/simulator/rowTable.js";
 import { buildProduct, type Built } from "../support/builtProduct.js";
 import { recordOutput } from "../support/canary.js";
 import {
@@ -26,6 +29,10 @@ import { sha256, storageSnapshot, type StorageSnapshot } from "./harness.js";
  * sha256, and nothing else), and the run that died is recorded as failed.
  */
 const NAME = "kill-publish";
+/** An ad-hoc license-usage export: a composite key, so its change feed's baseline is keyed by four fields. */
+const LICENSES = "kill-licenses";
+const LICENSE_USAGE = requireDataset("licensesUsage");
+let licenseRows: MutableRowTable;
 
 let built: Built;
 let buildDir: string;
@@ -126,8 +133,8 @@ function startChild(request: Record<string, unknown>, stopAt: number): Child {
 }
 
 /** What a reader of `latest/` relies on: its manifest names exactly its files, with their bytes. */
-function expectLatestWhole(snapshot: StorageSnapshot): Manifest | undefined {
-  const prefix = latestFolder(NAME);
+function expectLatestWhole(snapshot: StorageSnapshot, profile = NAME): Manifest | undefined {
+  const prefix = latestFolder(profile);
   const inLatest = [...snapshot.blobs.keys()].filter((n) => n.startsWith(prefix)).sort();
   const body = snapshot.blobs.get(`${prefix}${MANIFEST_NAME}`);
   if (!body) {
@@ -153,15 +160,15 @@ function expectLatestWhole(snapshot: StorageSnapshot): Manifest | undefined {
 }
 
 /** The killed child's profile lock lease runs 60 s; break it as its expiry would. */
-async function breakLock(): Promise<void> {
-  const lock = app.locksContainer.getBlockBlobClient(lockBlobName(NAME));
+async function breakLock(profile = NAME): Promise<void> {
+  const lock = app.locksContainer.getBlockBlobClient(lockBlobName(profile));
   if ((await lock.exists()) && (await lock.getProperties()).leaseState === "leased")
     await lock.getBlobLeaseClient().breakLease(0);
 }
 
 /** The next start of a door: an HTTP submit (which settles an interrupted publish first). */
-async function nextDoorStart(): Promise<void> {
-  const resolution = resolveExportRequest({ name: NAME, formats: ["csv"] }, app.settings.profiles);
+async function nextDoorStart(request: Record<string, unknown> = { name: NAME }): Promise<void> {
+  const resolution = resolveExportRequest({ ...request, formats: ["csv"] }, app.settings.profiles);
   if (!resolution.ok) throw new Error("request refused");
   const outcome = await app.runs.submit(resolution.value, { trigger: "http", force: true });
   expect(outcome.kind).toBe("accepted");
@@ -171,9 +178,9 @@ async function nextDoorStart(): Promise<void> {
   await app.jobs.queue.clearMessages();
 }
 
-async function latestRunIds(): Promise<string | undefined> {
+async function latestRunIds(profile = NAME): Promise<string | undefined> {
   const text = await app.exportContainer
-    .getBlobClient(`${latestFolder(NAME)}${MANIFEST_NAME}`)
+    .getBlobClient(`${latestFolder(profile)}${MANIFEST_NAME}`)
     .downloadToBuffer()
     .then((b) => (JSON.parse(b.toString("utf8")) as Manifest).runId)
     .catch(() => undefined);
@@ -186,8 +193,11 @@ beforeAll(async () => {
   expect(existsSync(join(built.dist, "app", "app.js")), "the product was built").toBe(true);
   await writeFile(join(buildDir, "child.js"), CHILD);
 
+  const generated = createSimulatedDatasets({ seed: 7, rows: { licensesUsage: 400 } });
+  licenseRows = createMutableTable(generated.licensesUsage.rows, LICENSE_USAGE.key!);
   fixture = await startExportFixture({
     rows: 400,
+    datasets: { licensesUsage: { ...generated.licensesUsage, rows: licenseRows } },
     env: {
       EXPORT_PAGE_SIZE: "100",
       // Killed runs stay "running" until their heartbeat goes stale: room for them under the limits.
@@ -301,6 +311,78 @@ describe("a process killed while it publishes into latest/", () => {
       expect(stuck.length).toBeLessThanOrEqual(1);
     }
     recordOutput(`random kills: 20, of which ${interruptedPublishes} inside a publish\n`);
+  }, 300_000);
+});
+
+describe("a license-usage export (a four-field key) killed while it publishes", () => {
+  const WIDE = { name: LICENSES, dataset: LICENSE_USAGE.id, formats: ["csv", "json", "parquet"] };
+  const NARROW = { name: LICENSES, dataset: LICENSE_USAGE.id, formats: ["csv", "json"] };
+  const key = LICENSE_USAGE.key!;
+  const keyOf = (row: Record<string, unknown>): string[] => key.map((k) => String(row[k]));
+
+  it("killed after each step in turn: latest/ is the run before, whole; the next run's change feed against it is exact", async () => {
+    // The steps of a whole publish, learnt from a run that is not killed.
+    expect(await startChild(WIDE, -1).exited).toBe(0);
+    const whole = startChild(NARROW, -1);
+    expect(await whole.exited).toBe(0);
+    const kills = whole.steps.length - 1;
+    expect(kills).toBeGreaterThanOrEqual(9);
+    for (let stopAt = 0; stopAt < kills; stopAt++) {
+      expect(await startChild(WIDE, -1).exited).toBe(0);
+      const before = await latestRunIds(LICENSES);
+      const child = startChild(NARROW, stopAt);
+      await child.step(stopAt);
+      child.kill();
+      await child.exited;
+      await breakLock(LICENSES);
+      await nextDoorStart({ name: LICENSES, dataset: LICENSE_USAGE.id });
+      const latest = expectLatestWhole(await storageSnapshot(app.exportContainer), LICENSES);
+      expect(latest?.runId, `after step ${stopAt}: latest/ holds the run before`).toBe(before);
+      expect(latest?.dataset).toBe(LICENSE_USAGE.id);
+      expect(await app.exportContainer.getBlobClient(publishIntentName(LICENSES)).exists()).toBe(false);
+    }
+
+    // The service's rows change after the last kill: the next run compares with the restored latest/.
+    const restored = (await latestRunIds(LICENSES))!;
+    const blob = (name: string): Promise<Buffer> =>
+      app.exportContainer.getBlobClient(name).downloadToBuffer();
+    const rows = JSON.parse(
+      (await blob(`${latestFolder(LICENSES)}${LICENSE_USAGE.fileStem}.json`)).toString("utf8"),
+    ) as Record<string, unknown>[];
+    const target = rows.find((r) => typeof r.licensesActive === "number")!;
+    const gone = rows.find((r) => r !== target)!;
+    const served = licenseRows.get(licenseRows.indexOfKey(keyOf(target)));
+    const spelling = [
+      "licensesActive",
+      ...(LICENSE_USAGE.fields.find((f) => f.name === "licensesActive")?.aliases ?? []),
+    ].find((k) => k in served)!;
+    licenseRows.update(keyOf(target), { [spelling]: (target.licensesActive as number) + 5 });
+    licenseRows.remove(keyOf(gone));
+    licenseRows.add({ ...licenseRows.get(0), customerTenantId: "00000000-0000-0000-0000-00000000beef" });
+
+    expect(await startChild(NARROW, -1).exited).toBe(0);
+    const manifest = JSON.parse(
+      (await blob(`${latestFolder(LICENSES)}${MANIFEST_NAME}`)).toString("utf8"),
+    ) as Manifest;
+    expect(manifest.changes).toMatchObject({
+      previousRunId: restored,
+      keyFields: key,
+      added: 1,
+      changed: 1,
+      removed: 1,
+    });
+    const feedPath = manifest.changes!.files.find((f) => f.format === "json")!.path;
+    const feed = JSON.parse((await blob(feedPath)).toString("utf8")) as Record<string, unknown>[];
+    const byChange = Object.fromEntries(feed.map((r) => [r.change as string, r]));
+    expect(feed).toHaveLength(3);
+    expect(keyOf(byChange.changed!)).toEqual(keyOf(target));
+    expect(byChange.changed).toMatchObject({
+      changedFields: ["licensesActive"],
+      licensesActive: (target.licensesActive as number) + 5,
+      previousLicensesActive: target.licensesActive,
+    });
+    expect(keyOf(byChange.removed!)).toEqual(keyOf(gone));
+    expect(byChange.added?.customerTenantId).toBe("00000000-0000-0000-0000-00000000beef");
   }, 300_000);
 });
 
