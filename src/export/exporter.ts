@@ -143,6 +143,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
   let schema: ColumnSchema[] = [];
   let changeFeed: ChangeFeed | undefined;
   let countField: string | undefined;
+  let groupColumns: ReadonlySet<string> = new Set();
   const dropped = new Set<string>();
   const noteDropped = (name: string): void => {
     dropped.add(name);
@@ -203,6 +204,7 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
           const first = page.rows(0, 1)[0];
           countField = first ? findCountField(first, job.query.groupby ?? []) : undefined;
           columns = [...(job.query.groupby ?? []), countField ?? "count"];
+          groupColumns = new Set(columns);
         } else {
           columns = [...REFERRAL_FIELDS];
         }
@@ -234,7 +236,12 @@ export async function runExport(job: ExportJob, env: ExportEnvironment): Promise
               continue;
             }
           } else {
-            row = normalizeGroupRow(raw, countField);
+            row = normalizeGroupRow(
+              raw,
+              countField,
+              groupColumns,
+              dropped.size < MAX_DROPPED_FIELDS ? noteDropped : undefined,
+            );
           }
           rows.push(row);
         }

@@ -79,10 +79,20 @@ function dateOrNull(value: unknown): unknown {
   return value === undefined ? null : normalizeDate(value);
 }
 
-/** A group row: date keys normalised, a numeric string count turned into a number. */
-export function normalizeGroupRow(row: ReferralRow, countField: string | undefined): ReferralRow {
+/**
+ * A group row: date keys normalised, a numeric string count turned into a number. A field outside
+ * `columns` (the group-by fields and the count) is kept for JSON and reported to `onExtra`, as the
+ * CSV and Parquet files leave it out.
+ */
+export function normalizeGroupRow(
+  row: ReferralRow,
+  countField: string | undefined,
+  columns: ReadonlySet<string>,
+  onExtra?: (field: string) => void,
+): ReferralRow {
   const out: ReferralRow = {};
   for (const [key, value] of Object.entries(row)) {
+    if (!columns.has(key)) onExtra?.(key);
     if (DATE_SET.has(key)) out[key] = normalizeDate(value);
     else if (key === countField && typeof value === "string" && /^\d+$/.test(value)) out[key] = Number(value);
     else out[key] = value;
