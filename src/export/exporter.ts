@@ -3,7 +3,7 @@ import type { ContainerClient } from "@azure/storage-blob";
 import type { ExportFormat } from "./layout.js";
 import type { PartnerCenterClient, PagingStats } from "../partnerCenter/client.js";
 import { requireDataset, type DatasetDefinition } from "../partnerCenter/datasets/index.js";
-import { PartnerCenterError } from "../partnerCenter/errors.js";
+import { PartnerCenterError, traceText } from "../partnerCenter/errors.js";
 import { REFERRAL_FIELDS, type ReferralRow } from "../partnerCenter/fields.js";
 import { toQuerySpec, type ValidatedQuery } from "../partnerCenter/query.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
@@ -370,7 +370,7 @@ function normalizeSlice(
     if (!(error instanceof RowValueError)) throw error;
     throw new PartnerCenterError(
       "bad_response",
-      `Partner Center sent an unexpected page ${pageIndex}: row ${from + i} ${error.message}`,
+      `Partner Center sent an unexpected page ${pageIndex}: row ${from + i} ${error.message} (${traceText(trace ?? {})})`,
       { trace, cause: error },
     );
   }

@@ -27,7 +27,7 @@ import {
   type ReferralPage,
 } from "./envelope.js";
 import { findCause, isAbortError } from "../common/errorChain.js";
-import { isPartnerCenterError, PartnerCenterError, type PartnerCenterTrace } from "./errors.js";
+import { isPartnerCenterError, PartnerCenterError, traceText, type PartnerCenterTrace } from "./errors.js";
 import type { ReferralRow } from "./fields.js";
 import { queryDataset, toQueryParams, type ValidatedQuery } from "./query.js";
 import { partnerCenterRetryStrategy } from "./retry.js";
@@ -113,7 +113,7 @@ interface PendingPage {
 function unexpectedPage(index: number, error: Error, trace: PartnerCenterTrace): PartnerCenterError {
   return new PartnerCenterError(
     "bad_response",
-    `Partner Center sent an unexpected page ${index}: ${error.message}`,
+    `Partner Center sent an unexpected page ${index}: ${error.message} (${traceText(trace)})`,
     {
       trace,
     },
@@ -622,6 +622,7 @@ export class PartnerCenterClient {
         skip,
         rows: page.rowCount,
         requestId: trace.requestId,
+        ...(trace.cv ? { cv: trace.cv } : {}),
       });
       return { page, index, skip, trace, release };
     } catch (error) {
@@ -653,7 +654,7 @@ export class PartnerCenterClient {
       // Not JSON; the status says enough.
     }
     const detail = description ? `: ${description.slice(0, 300)}` : "";
-    const ref = ` (MS-RequestId ${trace.requestId ?? "?"}, MS-CorrelationId ${trace.correlationId ?? "?"})`;
+    const ref = ` (${traceText(trace)})`;
     const details = { status, ...(code ? { code } : {}), trace };
     if (status === 401)
       return new PartnerCenterError(

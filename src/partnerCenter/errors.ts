@@ -5,6 +5,15 @@ export interface PartnerCenterTrace {
   readonly cv?: string;
 }
 
+/**
+ * The ids Microsoft support asks for about one response: MS-RequestId, MS-CorrelationId and, when
+ * the response had one, its MS-CV (correlation vector).
+ */
+export function traceText(trace: PartnerCenterTrace): string {
+  const cv = trace.cv ? `, MS-CV ${trace.cv}` : "";
+  return `MS-RequestId ${trace.requestId ?? "?"}, MS-CorrelationId ${trace.correlationId ?? "?"}${cv}`;
+}
+
 export type PartnerCenterErrorReason =
   | "unauthorized"
   | "forbidden"

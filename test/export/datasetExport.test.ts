@@ -570,7 +570,7 @@ describe("the documented quirks", () => {
       );
     expect(isExportError(failure) && failure.reason).toBe("upstream");
     expect((failure as Error).message).toBe(
-      `Partner Center sent an unexpected page 1: row 3 field 'autoRenewEnabled' is not true or false: "maybe"`,
+      `Partner Center sent an unexpected page 1: row 3 field 'autoRenewEnabled' is not true or false: "maybe" (MS-RequestId stub-request-1, MS-CorrelationId ?)`,
     );
     const after = await fx.blobs();
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
