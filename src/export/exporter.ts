@@ -370,7 +370,7 @@ function normalizeSlice(
     if (!(error instanceof RowValueError)) throw error;
     throw new PartnerCenterError(
       "bad_response",
-      `Partner Center sent an unexpected page ${pageIndex}: row ${from + i} ${error.message} (${traceText(trace ?? {})})`,
+      `Partner Center sent an unexpected page ${pageIndex}: row ${from + i} ${error.message} (${traceText(trace)})`,
       { trace, cause: error },
     );
   }

@@ -58,7 +58,7 @@ describe("Partner Center's request ids", () => {
     );
     expect(isPartnerCenterError(error), String(error)).toBe(true);
     if (!isPartnerCenterError(error)) return;
-    const cv = error.trace?.cv;
+    const cv = error.trace.cv;
     expect(cv).toMatch(/^[A-Za-z0-9_-]+\.0$/);
     expect(error.message).toMatch(
       new RegExp(
