@@ -90,6 +90,8 @@ export interface DevHost {
   readonly simulatorUrl: string | undefined;
   /** The built-in simulator's client apps that may call the API (client credentials), when it started one. */
   readonly apiCallers: LocalCloud["apiCallers"] | undefined;
+  /** The file with the simulated admin caller's settings for `remote` commands, when it started the simulator. */
+  readonly callerSettings: string | undefined;
   /** Stops the routes, the worker (aborting a running export) and the timer, then what it started. */
   stop(): Promise<void>;
 }
@@ -107,6 +109,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
     let credential = options.appOptions?.partnerCenterCredential;
     let simulator: SimulatorServer | undefined;
     let apiCallers: LocalCloud["apiCallers"] | undefined;
+    let callerSettings: string | undefined;
     if (options.startDependencies !== false) {
       if (!env.EXPORT_STORAGE_CONNECTION_STRING && !env.EXPORT_STORAGE_ACCOUNT_URL) {
         const azurite: AzuriteHandle = await startAzurite();
@@ -165,6 +168,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
         NODE_EXTRA_CA_CERTS: env.LOCAL_CA_CERT_FILE,
       });
       cleanups.push(() => rm(file, { force: true }));
+      callerSettings = file;
       logger.info("API callers sign in to the simulated Entra ID", {
         callerSettings: file,
         try: `set -a; . ${file}; set +a; npm run cli -- remote runs`,
@@ -210,6 +214,7 @@ export async function startDevHost(options: DevHostOptions = {}): Promise<DevHos
       app,
       simulatorUrl: simulator?.url,
       apiCallers,
+      callerSettings,
       stop: () =>
         (stopped ??= (async () => {
           logger.info("Dev host stopping");
@@ -925,15 +930,40 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     throw error;
   }
-  process.stdout.write(
-    `\nreferrals-export dev host: ${host.url}/api/exports\n  try: curl -i -X POST ${host.url}/api/exports -H 'content-type: application/json' -d '{}'\n\n`,
-  );
+  process.stdout.write(devHostBanner(host, env.API_CLIENT_ID));
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
   await host.stop();
   return 0;
+}
+
+/**
+ * What `npm run dev` prints once it listens: commands that work as printed. Every call needs a
+ * token, so with the built-in simulator they sign in as its admin caller (the file the dev host
+ * wrote, whose secret is never printed); otherwise with Azure CLI for the API's scope.
+ */
+export function devHostBanner(
+  host: Pick<DevHost, "url" | "callerSettings">,
+  apiClientId: string | undefined,
+): string {
+  const lines = [``, `referrals-export dev host: ${host.url}/api/exports`];
+  if (host.callerSettings !== undefined) {
+    lines.push(
+      `  callers sign in to the simulated Entra ID; in another shell:`,
+      `    set -a; . ${host.callerSettings}; set +a`,
+      `    npm run cli -- remote export --wait          # an ad-hoc export of every referral`,
+      `    npm run cli -- remote runs`,
+    );
+  } else {
+    lines.push(
+      `  try (signed in with az login, holding an app role of the API):`,
+      `    TOKEN=$(az account get-access-token --scope "api://${apiClientId ?? "<API_CLIENT_ID>"}/.default" --query accessToken -o tsv)`,
+      `    curl -i -X POST ${host.url}/api/exports -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{}'`,
+    );
+  }
+  return `${lines.join("\n")}\n\n`;
 }
 
 /** The listen error of a port another process holds (Node's errno code, not the message). */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { consentWithDeviceCode } from "../../src/auth/consent.js";
-import { startDevHost, type DevHost } from "../../src/devhost/devHost.js";
+import { devHostBanner, startDevHost, type DevHost } from "../../src/devhost/devHost.js";
 import { trustLocalCa } from "../../src/config/localTrust.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { createLogger } from "../../src/logging/logger.js";
@@ -264,6 +264,24 @@ describe("npm run dev defaults", () => {
     expect(listed.code).toBe(0);
     expect(listed.out).toContain(run.runId);
     expect(adhocRun.status).toBe("succeeded");
+
+    // What `npm run dev` prints works as printed: the file it names, then an ad-hoc export that waits.
+    expect(dev.callerSettings).toBe(file);
+    const banner = devHostBanner(dev, undefined);
+    expect(banner).toContain(`set -a; . ${file}; set +a`);
+    expect(banner).not.toContain(values.AZURE_CLIENT_SECRET!);
+    const printed = /npm run cli -- (remote export [^#\n]*?)\s*#/.exec(banner)?.[1]?.split(" ");
+    expect(printed).toEqual(["remote", "export", "--wait"]);
+    const waited = await cli(printed!, values);
+    expect(waited.err).not.toMatch(/error|refused/i);
+    expect(waited.code).toBe(0);
+    // Against a real Entra ID the printed call carries a token for the API's scope.
+    const real = devHostBanner(
+      { url: dev.url, callerSettings: undefined },
+      "11111111-2222-3333-4444-555555555555",
+    );
+    expect(real).toContain(`--scope "api://11111111-2222-3333-4444-555555555555/.default"`);
+    expect(real).toMatch(/curl -i -X POST \S+\/api\/exports -H "authorization: Bearer \$TOKEN"/);
     expect(adhocRun.rowCount).toBeLessThan(400);
   });
 });
