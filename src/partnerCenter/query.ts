@@ -65,7 +65,7 @@ export interface QueryInput {
 export interface ValidatedQuery {
   /**
    * The dataset the query was validated for; absent means referrals. validateQuery always sets
-   * it; a copy that drops it still means referrals.
+   * it (see queryOf for how referrals carries it).
    */
   readonly dataset?: DatasetDefinition;
   /** Canonical filter text (see formatFilter), the form sent upstream. */
@@ -89,7 +89,16 @@ export function queryDataset(query: ValidatedQuery): DatasetDefinition {
   return query.dataset ?? REFERRALS;
 }
 
+/**
+ * Referrals is the default dataset: a referrals query carries it on its prototype, so
+ * `query.dataset` reads it like any other dataset, while the query still compares equal to the
+ * plain object a referrals query has always been, and a copy that drops it still means referrals.
+ * Other datasets are an own property, which copies keep.
+ */
+const REFERRALS_QUERY: ValidatedQuery = Object.freeze({ dataset: REFERRALS });
+
 function queryOf(dataset: DatasetDefinition, parts: Omit<ValidatedQuery, "dataset">): ValidatedQuery {
+  if (dataset === REFERRALS) return Object.assign(Object.create(REFERRALS_QUERY) as ValidatedQuery, parts);
   return { dataset, ...parts };
 }
 

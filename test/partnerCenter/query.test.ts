@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { requireDataset } from "../../src/partnerCenter/datasets/index.js";
 import {
   MAX_FILTER_LENGTH,
   QueryValidationError,
@@ -222,8 +221,8 @@ describe("isDateLiteral", () => {
 });
 
 describe("validateQuery", () => {
-  it("returns an empty referrals query when nothing is given", () => {
-    expect(validateQuery({})).toEqual({ dataset: requireDataset("referrals") });
+  it("returns an empty query when nothing is given", () => {
+    expect(validateQuery({})).toEqual({});
     expect(toQueryParams(validateQuery({}))).toEqual({});
   });
 
@@ -244,7 +243,6 @@ describe("validateQuery", () => {
 
   it("accepts aggregationLevel with a date field in groupby, case-insensitively", () => {
     expect(validateQuery({ groupby: "customerMarket,wonDate", aggregationLevel: "month" })).toEqual({
-      dataset: requireDataset("referrals"),
       groupby: ["customerMarket", "wonDate"],
       aggregationLevel: "month",
     });
