@@ -1,6 +1,6 @@
 import type { App } from "../app/app.js";
 import type { ExportProgress } from "../export/exporter.js";
-import type { Manifest } from "../export/manifest.js";
+import { changeFeedSummary, type Manifest } from "../export/manifest.js";
 import { checkDatasetCloud, isQueryValidationError, queryDataset } from "../partnerCenter/query.js";
 import { exportRequestSchema, resolveExportRequest, type FieldProblem } from "../runs/exportRequest.js";
 import type { ExportProfile } from "../runs/profiles.js";
@@ -177,7 +177,11 @@ function printSucceeded(m: Manifest, manifestPath: string, json: boolean, starte
   );
   for (const f of m.files)
     io.out(`  ${f.path}  ${f.bytes.toLocaleString("en-US")} bytes  sha256 ${f.sha256.slice(0, 16)}…`);
+  for (const f of m.changes?.files ?? [])
+    io.out(`  ${f.path}  ${f.bytes.toLocaleString("en-US")} bytes  sha256 ${f.sha256.slice(0, 16)}…`);
   io.out(`  ${manifestPath}`);
   io.out(`  latest: ${m.profile}/latest/`);
+  const feed = changeFeedSummary(m);
+  if (feed !== undefined) io.out(`  ${feed}`);
   for (const w of m.integrity.warnings) io.err(`warning: ${w}`);
 }

@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BlobServiceClient } from "@azure/storage-blob";
-import type { Manifest } from "../export/manifest.js";
+import { changeFeedSummary, type Manifest } from "../export/manifest.js";
 import { requireDataset } from "../partnerCenter/datasets/index.js";
 import type { LocalCloud } from "../simulator/localCloud.js";
 import { startAzurite } from "../simulator/azurite.js";
@@ -126,11 +126,8 @@ function step(title: string): void {
 
 /** A raw run's change feed in one line; a raw run of a keyed dataset always has one. */
 function printFeed(manifest: Manifest): void {
-  const changes = manifest.changes;
-  if (!changes) throw new Error(`the export of ${manifest.profile} has no change feed`);
-  console.log(
-    `change feed against run ${changes.previousRunId ?? "(none)"}, by ${changes.keyFields.join(", ")}: ${changes.added} added, ${changes.changed} changed, ${changes.removed} removed`,
-  );
+  if (!manifest.changes) throw new Error(`the export of ${manifest.profile} has no change feed`);
+  console.log(changeFeedSummary(manifest));
 }
 
 async function main(): Promise<number> {

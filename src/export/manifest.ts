@@ -103,3 +103,18 @@ export interface Manifest {
   /** Datasets other than referrals: why there is no change feed (a dataset without a row key, …). */
   readonly changeFeed?: ManifestChangeFeedStatus;
 }
+
+/**
+ * A run's change feed in one line, for people: what it was compared with and what changed, why
+ * nothing was compared, or why the run has no feed. Undefined for a run without a feed of any kind
+ * (a grouped referrals export).
+ */
+export function changeFeedSummary(manifest: Manifest): string | undefined {
+  const changes = manifest.changes;
+  if (changes === null) {
+    return manifest.changeFeed ? `no change feed: ${manifest.changeFeed.reason}` : undefined;
+  }
+  if (changes.previousRunId === null)
+    return `change feed: nothing compared (${changes.note ?? "no previous run"})`;
+  return `change feed against run ${changes.previousRunId}, by ${changes.keyFields.join(", ")}: ${changes.added} added, ${changes.changed} changed, ${changes.removed} removed`;
+}

@@ -295,6 +295,30 @@ describe("the dataset travels with the run", () => {
     expect(new Set(runs.map((r) => r.dataset)).has("referrals")).toBe(true);
     fixture.server.clearRequests();
   });
+
+  it("a CLI export says what its change feed compared, or why there is none", async () => {
+    const args = ["export", "--dataset", "licensesUsage", "--name", "cli-feed-licenses"];
+    const first = await cli(args);
+    expect(first.code).toBe(0);
+    const firstRun = /^Export (\S+) succeeded/m.exec(first.out)?.[1];
+    expect(first.out).toContain(
+      "  change feed: nothing compared (No previous snapshot: this is the profile's first published run)",
+    );
+    const second = await cli(args);
+    expect(second.code).toBe(0);
+    expect(second.out).toContain(
+      `  change feed against run ${firstRun}, by customerTenantId, productId, workloadCode, channel: 0 added, 0 changed, 0 removed`,
+    );
+    // The feed's files are listed with the data files.
+    expect(second.out).toMatch(/\/changes\.csv {2}\d[\d,]* bytes {2}sha256 [0-9a-f]{16}…/);
+    expect(second.out).toMatch(/\/changes\.json {2}\d[\d,]* bytes {2}sha256 [0-9a-f]{16}…/);
+
+    const search = await cli(["export", "--dataset", "search"]);
+    expect(search.code).toBe(0);
+    expect(search.out).toMatch(/^ {2}no change feed: .+/m);
+    expect(search.out).not.toContain("changes.csv");
+    fixture.server.clearRequests();
+  });
 });
 
 describe("job messages", () => {
