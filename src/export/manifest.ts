@@ -114,6 +114,17 @@ export function changeFeedSummary(manifest: Manifest): string | undefined {
   if (changes === null) {
     return manifest.changeFeed ? `no change feed: ${manifest.changeFeed.reason}` : undefined;
   }
+  return describeChanges(changes);
+}
+
+/** What a run's change feed holds, as its manifest and its run record keep it. */
+export type ChangeCounts = Pick<
+  ManifestChanges,
+  "previousRunId" | "note" | "keyFields" | "added" | "changed" | "removed"
+>;
+
+/** The compared run and the counts of added, changed and removed rows, or why nothing was compared. */
+export function describeChanges(changes: ChangeCounts): string {
   if (changes.previousRunId === null)
     return `change feed: nothing compared (${changes.note ?? "no previous run"})`;
   return `change feed against run ${changes.previousRunId}, by ${changes.keyFields.join(", ")}: ${changes.added} added, ${changes.changed} changed, ${changes.removed} removed`;

@@ -301,6 +301,7 @@ export function runView(
       url: container.getBlobClient(f.path).url,
       ...(links ? { readLink: links.files[i] ?? null } : {}),
     })),
+    changes: run.changes ?? null,
     warnings: run.warnings ?? [],
     error: run.error ?? null,
     lastError: run.lastError ?? null,

@@ -149,7 +149,9 @@ export class RunEndings {
   async finish(
     runId: string,
     status: "succeeded" | "failed",
-    fields: Partial<Pick<RunRecord, "error" | "rowCount" | "manifestPath" | "files" | "warnings">>,
+    fields: Partial<
+      Pick<RunRecord, "error" | "rowCount" | "manifestPath" | "files" | "changes" | "warnings">
+    >,
     manifest?: Manifest,
   ): Promise<RunRecord> {
     const now = this.now();

@@ -589,6 +589,19 @@ export class RunService {
             sha256: f.sha256,
             rowCount: f.rowCount,
           })),
+          ...(manifest.changes
+            ? {
+                changes: {
+                  previousRunId: manifest.changes.previousRunId,
+                  note: manifest.changes.note,
+                  keyFields: [...manifest.changes.keyFields],
+                  added: manifest.changes.added,
+                  changed: manifest.changes.changed,
+                  removed: manifest.changes.removed,
+                  files: manifest.changes.files.map((f) => f.path),
+                },
+              }
+            : {}),
           warnings: [...manifest.integrity.warnings],
         },
         manifest,

@@ -48,6 +48,18 @@ const runFileSchema = z.object({
   rowCount: z.number(),
 });
 
+/** A succeeded run's change feed: what it was compared with and what changed (see ManifestChanges). */
+const runChangesSchema = z.object({
+  previousRunId: z.string().nullable(),
+  note: z.string().nullable(),
+  keyFields: z.array(z.string()),
+  added: z.number(),
+  changed: z.number(),
+  removed: z.number(),
+  /** changes.csv / changes.json, in the run's folder. */
+  files: z.array(z.string()),
+});
+
 /** `runs/{runId}.json`: the authoritative state of one run, updated with ETag conditions. */
 export const runRecordSchema = z.object({
   schemaVersion: z.literal(1),
@@ -72,6 +84,8 @@ export const runRecordSchema = z.object({
   rowCount: z.number().optional(),
   manifestPath: z.string().optional(),
   files: z.array(runFileSchema).optional(),
+  /** Raw runs of a keyed dataset: their change feed. */
+  changes: runChangesSchema.optional(),
   warnings: z.array(z.string()).optional(),
   /** Why a failed run failed. */
   error: runErrorSchema.optional(),

@@ -275,6 +275,10 @@ describe("npm run dev defaults", () => {
     const waited = await cli(printed!, values);
     expect(waited.err).not.toMatch(/error|refused/i);
     expect(waited.code).toBe(0);
+    // Its change feed, from the run's status: the ad-hoc snapshot before it was of another query.
+    expect(waited.out).toMatch(
+      /change feed: nothing compared \(The previous snapshot \(\S+\) used a different query\)/,
+    );
     // Against a real Entra ID the printed call carries a token for the API's scope.
     const real = devHostBanner(
       { url: dev.url, callerSettings: undefined },

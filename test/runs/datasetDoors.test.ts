@@ -312,11 +312,27 @@ describe("the dataset travels with the run", () => {
     // The feed's files are listed with the data files.
     expect(second.out).toMatch(/\/changes\.csv {2}\d[\d,]* bytes {2}sha256 [0-9a-f]{16}…/);
     expect(second.out).toMatch(/\/changes\.json {2}\d[\d,]* bytes {2}sha256 [0-9a-f]{16}…/);
+    // The run's status over HTTP says the same.
+    const secondRun = /^Export (\S+) succeeded/m.exec(second.out)?.[1];
+    const view = await status(secondRun!);
+    expect(view.changes).toEqual({
+      previousRunId: firstRun,
+      note: null,
+      keyFields: ["customerTenantId", "productId", "workloadCode", "channel"],
+      added: 0,
+      changed: 0,
+      removed: 0,
+      files: [
+        expect.stringMatching(new RegExp(`^cli-feed-licenses/.*run_id=${secondRun}/changes\\.csv$`)),
+        expect.stringMatching(new RegExp(`^cli-feed-licenses/.*run_id=${secondRun}/changes\\.json$`)),
+      ],
+    });
 
     const search = await cli(["export", "--dataset", "search"]);
     expect(search.code).toBe(0);
     expect(search.out).toMatch(/^ {2}no change feed: .+/m);
     expect(search.out).not.toContain("changes.csv");
+    expect((await status(/^Export (\S+) succeeded/m.exec(search.out)![1]!)).changes).toBeNull();
     fixture.server.clearRequests();
   });
 });

@@ -60,6 +60,16 @@ const runViewSchema = z.looseObject({
       }),
     )
     .nullish(),
+  changes: z
+    .looseObject({
+      previousRunId: z.string().nullable(),
+      note: z.string().nullable(),
+      keyFields: z.array(z.string()),
+      added: z.number(),
+      changed: z.number(),
+      removed: z.number(),
+    })
+    .nullish(),
   warnings: z.array(z.string()).nullish(),
   error: runErrorSchema.nullish(),
   lastError: runErrorSchema.nullish(),

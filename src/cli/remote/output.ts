@@ -2,6 +2,7 @@ import { runTableLines } from "../runTable.js";
 import { redact } from "../../common/redact.js";
 import { printable, type CliIo } from "../io.js";
 import type { RunView } from "./apiClient.js";
+import { describeChanges } from "../../export/manifest.js";
 
 /**
  * Writes `text` to stdout with the product's redaction, except for `keep`: values the user asked
@@ -70,6 +71,7 @@ export function printOutcome(run: RunView, json: boolean, io: CliIo): void {
     );
   if (run.manifestPath) io.out(`  ${run.manifestPath}`);
   io.out(`  latest: ${run.profile}/latest/`);
+  if (run.changes) io.out(`  ${describeChanges(run.changes)}`);
   for (const w of run.warnings ?? []) io.err(`warning: ${w}`);
 }
 
