@@ -49,7 +49,7 @@ const runFileSchema = z.object({
 });
 
 /** A succeeded run's change feed: what it was compared with and what changed (see ManifestChanges). */
-const runChangesSchema = z.object({
+export const runChangesSchema = z.object({
   previousRunId: z.string().nullable(),
   note: z.string().nullable(),
   keyFields: z.array(z.string()),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { runChangesSchema } from "../../runs/runStore.js";
 import { printable } from "../io.js";
 import type { ApiTarget } from "./options.js";
 import type { ApiTokens } from "./token.js";
@@ -60,16 +61,7 @@ const runViewSchema = z.looseObject({
       }),
     )
     .nullish(),
-  changes: z
-    .looseObject({
-      previousRunId: z.string().nullable(),
-      note: z.string().nullable(),
-      keyFields: z.array(z.string()),
-      added: z.number(),
-      changed: z.number(),
-      removed: z.number(),
-    })
-    .nullish(),
+  changes: runChangesSchema.loose().nullish(),
   warnings: z.array(z.string()).nullish(),
   error: runErrorSchema.nullish(),
   lastError: runErrorSchema.nullish(),
