@@ -564,6 +564,29 @@ describe("remote runs and status", () => {
     );
   });
 
+  it("status of a run with a change feed: what it compared and its files", async () => {
+    const api = await fakeApi(() => ({
+      status: 200,
+      json: {
+        ...SUCCEEDED,
+        changes: {
+          previousRunId: "20261123T020000Z-aaaaaa",
+          note: null,
+          keyFields: ["id"],
+          added: 2,
+          changed: 5,
+          removed: 0,
+          files: ["won-deals/run/changes.csv", "won-deals/run/changes.json"],
+        },
+      },
+    }));
+    const result = await remote(["status", RUN_ID], envFor(api), { apiCredential: testCredential() });
+    expect(result.code).toBe(0);
+    expect(result.out).toMatch(
+      /^Changes\s+change feed against run 20261123T020000Z-aaaaaa, by id: 2 added, 5 changed, 0 removed\n {2}won-deals\/run\/changes\.csv\n {2}won-deals\/run\/changes\.json$/m,
+    );
+  });
+
   it("status without --read-links sends no readLinks parameter", async () => {
     const api = await fakeApi(() => ({ status: 200, json: view("running") }));
     const result = await remote(["status", RUN_ID, "--json"], envFor(api), {

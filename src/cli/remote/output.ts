@@ -110,6 +110,10 @@ export function printRun(run: RunView, io: CliIo, rawOut: (line: string) => void
         readLinkUrls(run),
       );
   }
+  if (run.changes) {
+    io.out(`Changes    ${describeChanges(run.changes)}`);
+    for (const path of run.changes.files) io.out(`  ${path}`);
+  }
   for (const w of run.warnings ?? []) io.out(`Warning    ${w}`);
   if (run.error) io.out(`Error      ${run.error.reason}: ${run.error.message}`);
   if (run.lastError && run.status !== "failed")
