@@ -175,9 +175,7 @@ function printSucceeded(m: Manifest, manifestPath: string, json: boolean, starte
   io.out(
     `Export ${m.runId} succeeded: ${m.rowCount.toLocaleString("en-US")} rows in ${m.pages} page(s), ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
-  for (const f of m.files)
-    io.out(`  ${f.path}  ${f.bytes.toLocaleString("en-US")} bytes  sha256 ${f.sha256.slice(0, 16)}…`);
-  for (const f of m.changes?.files ?? [])
+  for (const f of [...m.files, ...(m.changes?.files ?? [])])
     io.out(`  ${f.path}  ${f.bytes.toLocaleString("en-US")} bytes  sha256 ${f.sha256.slice(0, 16)}…`);
   io.out(`  ${manifestPath}`);
   io.out(`  latest: ${m.profile}/latest/`);
